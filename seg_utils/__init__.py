@@ -1,0 +1,1 @@
+"""seg_utils: the helper package of the segmentation study."""
