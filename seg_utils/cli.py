@@ -1,0 +1,136 @@
+"""Command line: ``python -m seg_utils {synth,train,evaluate,inspect}``.
+
+Errors the user can act on are one line on stderr and exit status 2, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import AUGMENTS, DEVICES, INTENSITIES, SCHEDULES, RunSpec
+from .datasets import DATASETS
+from .errors import SegUtilsError
+from .losses import LOSSES
+from .models import ARCHS
+
+__all__ = ["main", "build_parser"]
+
+_DEFAULTS = RunSpec("chest_xray", "unet", "resnet50", "bce")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m seg_utils", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write the synthetic datasets in their real layouts")
+    s.add_argument("--out", required=True, type=Path, help="parent folder (gets isic2018/, chest_xray/, cbis_ddsm/)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n-train", type=int, default=64)
+    s.add_argument("--n-test", type=int, default=16)
+
+    t = sub.add_parser("train", help="train and evaluate one run (the last stdout line is the run folder)")
+    t.add_argument("--dataset", required=True, choices=list(DATASETS))
+    t.add_argument("--data-root", required=True, type=Path)
+    t.add_argument("--arch", required=True, choices=list(ARCHS))
+    t.add_argument("--encoder", required=True, help="smp encoder: vgg19, resnet50, densenet121, ...")
+    t.add_argument("--loss", required=True, choices=list(LOSSES))
+    for name in ("image_size", "epochs", "batch_size", "patience", "seed", "limit"):
+        t.add_argument(f"--{name.replace('_', '-')}", type=_positive_int, default=getattr(_DEFAULTS, name))
+    for name in ("lr", "min_delta", "val_fraction"):
+        t.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(_DEFAULTS, name))
+    t.add_argument("--weights", default="imagenet", help="imagenet | none | PATH (local weights file or HF cache)")
+    t.add_argument("--intensity", choices=INTENSITIES, default="none")
+    t.add_argument("--augment", choices=AUGMENTS, default="none")
+    t.add_argument("--schedule", choices=SCHEDULES, default="constant")
+    t.add_argument("--device", choices=DEVICES, default="auto")
+    t.add_argument("--results", type=Path, default=Path("results"))
+    t.add_argument("--cache-dir", type=Path, default=None, help="default: <results>/cache")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    e = sub.add_parser("evaluate", help="apply a trained run to another dataset (last stdout line: JSON)")
+    e.add_argument("--run", required=True, type=Path, help="a complete run folder")
+    e.add_argument("--dataset", required=True, choices=list(DATASETS))
+    e.add_argument("--data-root", required=True, type=Path)
+    e.add_argument("--split", choices=["test", "all"], default="test")
+    e.add_argument("--out", type=Path, default=None, help="folder for per_image.csv + metrics.json "
+                   "(default: <run>/external/<dataset>-<split>)")
+    e.add_argument("--device", choices=DEVICES, default="auto")
+    e.add_argument("--quiet", action="store_true")
+
+    i = sub.add_parser("inspect", help="data-quality inspection of a dataset")
+    i.add_argument("--dataset", required=True, choices=list(DATASETS))
+    i.add_argument("--data-root", required=True, type=Path)
+    i.add_argument("--out", type=Path, default=None, help="findings CSV (a summary CSV is written beside it)")
+    i.add_argument("--quiet", action="store_true")
+    return p
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from .synthetic import write_synthetic
+
+    for name, root in write_synthetic(args.out, args.seed, args.n_train, args.n_test).items():
+        print(f"{name}\t{root}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .runs import execute_run, prepare_data
+
+    spec = RunSpec(dataset=args.dataset, arch=args.arch, encoder=args.encoder, loss=args.loss,
+                   image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                   patience=args.patience, min_delta=args.min_delta, val_fraction=args.val_fraction, seed=args.seed,
+                   weights=args.weights, limit=args.limit, intensity=args.intensity, augment=args.augment,
+                   schedule=args.schedule)
+    data = prepare_data(args.dataset, args.data_root, spec.image_size, args.results, spec.intensity, spec.limit,
+                        cache_dir=args.cache_dir, progress=not args.quiet)
+    run_dir = execute_run(spec, data, args.results, args.device, progress=not args.quiet)
+    print(run_dir)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from .external import evaluate_external
+
+    metrics = evaluate_external(args.run, args.dataset, args.data_root, args.split, args.out, args.device,
+                                progress=not args.quiet)
+    print(json.dumps(metrics))
+
+
+def _inspect(args: argparse.Namespace) -> None:
+    from .datasets import build_manifest
+    from .quality import inspect_manifest, write_report
+
+    report = inspect_manifest(build_manifest(args.dataset, args.data_root), progress=not args.quiet)
+    print(report.summary.to_string(index=False))
+    if len(report.findings):
+        print(report.findings.groupby(["check", "action"]).size().rename("n").reset_index().to_string(index=False))
+    if args.out:
+        print(write_report(report, args.out))
+
+
+_COMMANDS = {"synth": _synth, "train": _train, "evaluate": _evaluate, "inspect": _inspect}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        _COMMANDS[args.command](args)
+    except SegUtilsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (FileExistsError, PermissionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
+    return 0
