@@ -84,16 +84,21 @@ def _synth(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .runs import execute_run, prepare_data
+    from .models import find_local_weights
+    from .runs import check_writable, execute_run, prepare_data, resolve_device
 
     spec = RunSpec(dataset=args.dataset, arch=args.arch, encoder=args.encoder, loss=args.loss,
                    image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                    patience=args.patience, min_delta=args.min_delta, val_fraction=args.val_fraction, seed=args.seed,
                    weights=args.weights, limit=args.limit, intensity=args.intensity, augment=args.augment,
                    schedule=args.schedule)
+    device = resolve_device(args.device)  # fail before the data is prepared, not after
+    if spec.weights not in ("imagenet", "none"):
+        find_local_weights(spec.weights, spec.encoder)
+    check_writable(args.results)
     data = prepare_data(args.dataset, args.data_root, spec.image_size, args.results, spec.intensity, spec.limit,
                         cache_dir=args.cache_dir, progress=not args.quiet)
-    run_dir = execute_run(spec, data, args.results, args.device, progress=not args.quiet)
+    run_dir = execute_run(spec, data, args.results, device, progress=not args.quiet)
     print(run_dir)
 
 

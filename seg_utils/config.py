@@ -90,7 +90,7 @@ class RunSpec:
     def __post_init__(self) -> None:
         from .datasets import DATASETS
         from .losses import LOSSES
-        from .models import ARCHS
+        from .models import ARCHS, check_encoder
 
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("arch", self.arch, ARCHS)
@@ -102,8 +102,7 @@ class RunSpec:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ConfigError(f"{name} must be an integer, got {value!r}")
-        if not isinstance(self.encoder, str) or not self.encoder:
-            raise ConfigError(f"encoder must be an smp encoder name, got {self.encoder!r}")
+        check_encoder(self.encoder)
         if self.image_size < 32 or self.image_size % 32:
             raise ConfigError(f"image_size={self.image_size} must be a positive multiple of 32 (the encoders "
                               "downsample 5 times), e.g. 224")

@@ -29,7 +29,7 @@ from torch import nn
 from .errors import ConfigError, WeightsError
 
 __all__ = ["ARCHS", "POSTER_ENCODERS", "IMAGENET_MEAN", "IMAGENET_STD", "build_model", "model_deviation",
-           "find_local_weights", "count_parameters"]
+           "find_local_weights", "count_parameters", "check_encoder"]
 
 ARCHS: dict[str, type[nn.Module]] = {"unet": smp.Unet, "deeplabv3plus": smp.DeepLabV3Plus}
 POSTER_ENCODERS = ("vgg19", "resnet50", "densenet121")
@@ -53,6 +53,16 @@ def _dilatable(encoder: str) -> bool:
     except Exception:
         return True
     return True
+
+
+def check_encoder(encoder: str) -> None:
+    """Raise :class:`ConfigError` unless ``encoder`` is an smp encoder name (or a timm ``tu-`` name)."""
+    if not isinstance(encoder, str) or not (encoder.startswith("tu-") or encoder in smp.encoders.encoders):
+        stem = str(encoder).split("_")[0][:6]
+        close = [n for n in _encoder_names() if stem and n.startswith(stem)][:8]
+        raise ConfigError(f"unknown encoder {encoder!r}; the poster's are {', '.join(POSTER_ENCODERS)}"
+                          + (f"; similar smp names: {', '.join(close)}" if close else "")
+                          + " (any name of segmentation_models_pytorch.encoders.get_encoder_names() works)")
 
 
 def model_deviation(arch: str, encoder: str) -> str:
@@ -128,10 +138,7 @@ def build_model(arch: str, encoder: str, weights: str = "imagenet", classes: int
     """
     if arch not in ARCHS:
         raise ConfigError(f"unknown arch {arch!r}; valid: {', '.join(ARCHS)}")
-    if not encoder.startswith("tu-") and encoder not in smp.encoders.encoders:
-        close = [n for n in _encoder_names() if encoder.split("_")[0] in n][:8]
-        raise ConfigError(f"unknown encoder {encoder!r}; the poster's are {', '.join(POSTER_ENCODERS)}"
-                          + (f"; similar smp names: {', '.join(close)}" if close else ""))
+    check_encoder(encoder)
     if weights is None:
         weights = "none"
     local = None if weights in ("imagenet", "none") else find_local_weights(weights, encoder)
