@@ -72,7 +72,8 @@ def apply_intensity(image: np.ndarray, intensity: str) -> np.ndarray:
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
-def preprocess_pair(image_path: str, mask_path: str, size: int, intensity: str = "none") -> tuple[np.ndarray, np.ndarray]:
+def preprocess_pair(image_path: str, mask_path: str, size: int,
+                    intensity: str = "none") -> tuple[np.ndarray, np.ndarray]:
     """Read, resize (images: area interpolation; masks: nearest) and normalise one pair."""
     image = read_image(image_path, draft_size=(2 * size, 2 * size))
     mask = read_mask(mask_path)
@@ -124,7 +125,6 @@ def build_cache(manifest: pd.DataFrame, size: int, cache_dir: str | Path, intens
             list(tqdm(pool.map(work, range(n)), total=n, desc=f"cache {size}px", disable=not progress))
         images.flush()
         masks.flush()
-        del images, masks
         write_csv(tmp / "index.csv", rows[["image_id", "split", "source"]])
         try:
             os.replace(tmp, path)

@@ -60,7 +60,8 @@ def environment_report(device: torch.device | str | None = None) -> dict[str, ob
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
-            gpus.append({"name": p.name, "capability": f"{p.major}.{p.minor}", "memory_gb": round(p.total_memory / 2**30, 1)})
+            gpus.append({"name": p.name, "capability": f"{p.major}.{p.minor}",
+                         "memory_gb": round(p.total_memory / 2**30, 1)})
     kind = device.type if device is not None else ("cuda" if gpus else "cpu")
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -201,7 +201,8 @@ def fit(model: nn.Module, loss_fn: nn.Module, train: tuple[torch.Tensor, torch.T
                 logits = model(x)
             loss = loss_fn(logits.float(), y)
             if not torch.isfinite(loss):
-                raise TrainingError(f"{spec.name}: the training loss became {float(loss.detach())} in epoch {epoch + 1}; "
+                raise TrainingError(f"{spec.name}: the training loss became {float(loss.detach())} in epoch "
+                                    f"{epoch + 1}; "
                                     f"the last good checkpoint is {last if last.exists() else 'none (first epoch)'}. "
                                     "Lower lr or check the data (masks all empty, corrupt images)")
             optimizer.zero_grad(set_to_none=True)
