@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from .config import RunSpec
 from .errors import TrainingError
 from .io import atomic_write, write_csv
-from .metrics import THRESHOLD
+from .metrics import THRESHOLD, confusion
 from .transforms import make_batch, xray_augmentation
 
 __all__ = ["HISTORY_COLUMNS", "EarlyStopping", "amp_settings", "fit", "predict", "batches", "load_checkpoint"]
@@ -125,9 +125,10 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 32, device
 
 
 def _dice_mean(probs: np.ndarray, masks: np.ndarray) -> float:
-    from .metrics import per_image_metrics
-
-    return float(per_image_metrics(probs > THRESHOLD, masks.astype(bool)).dice.mean())
+    """Mean per-image Dice (validation: Dice alone, without the costlier per-image metrics)."""
+    tp, fp, fn, _ = confusion(probs > THRESHOLD, masks.astype(bool)).T
+    den = 2 * tp + fp + fn
+    return float(np.where(den > 0, 2 * tp / np.maximum(den, 1), 1.0).mean())
 
 
 def load_checkpoint(path: Path) -> dict:
