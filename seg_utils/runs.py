@@ -180,7 +180,7 @@ def execute_run(spec: RunSpec, data: PreparedData, results: str | Path, device: 
     if spec.dataset != data.dataset or spec.image_size != data.image_size or spec.intensity != data.intensity:
         raise ConfigError(f"spec ({spec.dataset}, {spec.image_size}px, {spec.intensity}) does not match the prepared "
                           f"data ({data.dataset}, {data.image_size}px, {data.intensity})")
-    rules_fp = getattr(data.report, "rules").fingerprint
+    rules_fp = data.report.rules.fingerprint
     if not spec.data_fingerprint or not spec.quality_rules:
         spec = spec.replace(data_fingerprint=spec.data_fingerprint or data.fingerprint,
                             quality_rules=spec.quality_rules or rules_fp)

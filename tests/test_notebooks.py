@@ -1,0 +1,219 @@
+"""The notebooks: clean and thin as committed, and (slow) executed end to end by run_all.sh on tiny synthetic data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+import yaml
+
+from seg_utils.study import DatasetParams, TableParams
+
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(p.stem for p in NB_DIR.glob("*.ipynb"))
+DATASET_NOTEBOOKS = [n for n in NOTEBOOKS if "_dataset_" in n]
+TABLE_NOTEBOOKS = [n for n in NOTEBOOKS if "_table_" in n]
+PROFILES = sorted(NB_DIR.glob("params/*.yaml"))
+# Smaller than the smoke profile: one epoch, 10 training and 4 test images per dataset, 32 px.
+TINY = ["-p", "epochs", "1", "-p", "synthetic_train", "10", "-p", "synthetic_test", "4", "-p", "image_size", "32"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def _run_all(*args: str, timeout: int = 480) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / "run_all.sh"), *args], capture_output=True, text=True, timeout=timeout,
+                          env=_env(), cwd=ROOT)
+
+
+def _read(name: str) -> nbformat.NotebookNode:
+    return nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
+
+
+# ------------------------------------------------------------------------------------ as committed
+
+def test_expected_notebooks():
+    assert DATASET_NOTEBOOKS == ["01_dataset_isic2018", "02_dataset_chest_xray", "03_dataset_cbis_ddsm"]
+    assert TABLE_NOTEBOOKS == ["20_table_encoders", "21_table_losses", "22_table_literature"]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_clean_and_thin(name):
+    nb = _read(name)
+    assert nb.metadata.kernelspec == {"name": "python3", "display_name": "Python 3", "language": "python"}
+    assert nb.metadata.language_info["name"] == "python"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].metadata.get("tags") == ["parameters"]
+    for cell in code:
+        assert cell.outputs == [] and cell.execution_count is None, "commit notebooks without outputs"
+        for line in cell.source.splitlines():
+            assert not re.match(r"\s*(def|class|for|while|if|with|try)\b", line), f"logic in {name}: {line}"
+        assert len(cell.source.splitlines()) <= 10 or cell is code[0]
+    for line in code[0].source.splitlines():  # flat, typed, commented literals only
+        assert re.fullmatch(r"\w+: (str|int|float|bool) = [^=]+  # [^=]+", line), line
+
+
+@pytest.mark.parametrize("name, cls", [(n, DatasetParams) for n in DATASET_NOTEBOOKS]
+                         + [(n, TableParams) for n in TABLE_NOTEBOOKS])
+def test_parameters_are_the_params_fields_with_paper_defaults(name, cls):
+    declared = pm.inspect_notebook(str(NB_DIR / f"{name}.ipynb"))
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    assert list(declared) == list(fields)
+    for key, f in fields.items():
+        assert declared[key]["inferred_type_name"] == f.type
+        if key in ("dataset", "results_dir"):
+            continue
+        default = eval(declared[key]["default"])  # noqa: S307 -- a literal from our own notebook
+        assert default == f.default, f"{name}: {key} default {default!r} differs from the protocol {f.default!r}"
+
+
+def test_dataset_notebooks_differ_only_in_parameters_and_prose():
+    def code(nb):
+        return [c.source for c in nb.cells if c.cell_type == "code"]
+
+    first = _read(DATASET_NOTEBOOKS[0])
+    for name in DATASET_NOTEBOOKS[1:]:
+        other = _read(name)
+        assert code(other)[1:] == code(first)[1:]
+        diff = set(code(other)[0].splitlines()) ^ set(code(first)[0].splitlines())
+        assert all(line.startswith("dataset: str = ") for line in diff)
+        assert f'dataset: str = "{name.split("_dataset_")[1]}"' in code(other)[0]
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.stem)
+def test_profile_keys_are_dataset_notebook_parameters(profile):
+    keys = set(yaml.safe_load(profile.read_text()) or {})
+    for name in DATASET_NOTEBOOKS:
+        declared = set(pm.inspect_notebook(str(NB_DIR / f"{name}.ipynb")))
+        assert keys <= declared, f"{profile.name}: {sorted(keys - declared)} are not parameters of {name}"
+    DatasetParams(dataset="isic2018", **(yaml.safe_load(profile.read_text()) or {}))  # valid values
+
+
+def test_paper_profile_is_the_poster_protocol():
+    paper = yaml.safe_load((NB_DIR / "params" / "paper.yaml").read_text())
+    assert {k: paper[k] for k in ("image_size", "epochs", "batch_size", "lr", "patience", "min_delta", "weights",
+                                  "device", "data_root")} == {
+        "image_size": 224, "epochs": 50, "batch_size": 32, "lr": 0.001, "patience": 5, "min_delta": 0.001,
+        "weights": "imagenet", "device": "auto", "data_root": "/kaggle/input"}
+
+
+def test_run_all_help_and_bad_options():
+    out = _run_all("--help", timeout=30)
+    assert out.returncode == 0 and "--profile" in out.stdout and "--only" in out.stdout
+    bad = _run_all("--only", "99", timeout=30)
+    assert bad.returncode == 2 and "no notebook '99'" in bad.stderr
+    bad = _run_all("--profile", "nope", timeout=30)
+    assert bad.returncode == 2 and "no profile 'nope'" in bad.stderr
+
+
+# ------------------------------------------------------------------------------------ executed
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Path:
+    """One tiny end-to-end run of every notebook into one results folder (the tables read the dataset runs)."""
+    results = tmp_path_factory.mktemp("results")
+    out = _run_all("--results", str(results), *TINY)
+    assert out.returncode == 0, f"run_all.sh failed:\n{out.stdout}\n{out.stderr}"
+    for n, name in enumerate(NOTEBOOKS, start=1):
+        assert re.search(rf"\[{n}/{len(NOTEBOOKS)}\] {name}\s+ok", out.stdout), out.stdout
+    return results
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_notebook_ran_and_rendered(smoke, name):
+    nb = smoke / "notebooks"
+    assert (nb / f"{name}.ipynb").is_file()
+    code_html, reader_html = (nb / f"{name}.html").read_text(), (nb / f"{name}.report.html").read_text()
+    setup = "dataset_params" if "_dataset_" in name else "table_params"
+    assert setup in code_html and setup not in reader_html  # the reader's version has no code
+    assert "data:image/png;base64" in reader_html  # figures are embedded
+    summary = json.loads((smoke / "summaries" / f"{name.split('_', 1)[1]}.json").read_text())
+    assert summary["artefacts"] and all((smoke / a).is_file() for a in summary["artefacts"])
+    assert not list(NB_DIR.glob("*.html")) and not (NB_DIR / "results").exists()  # notebooks/ stays clean
+
+
+@pytest.mark.slow
+def test_expected_artefacts(smoke):
+    for ds in ("isic2018", "chest_xray", "cbis_ddsm"):
+        for t in ("quality", "quality_checks", "runs"):
+            assert (smoke / "tables" / f"{t}_{ds}.csv").is_file() and (smoke / "tables" / f"{t}_{ds}.md").is_file()
+        for f in ("quality_gallery", "dice_vs_poster", "panel_bce", "panel_logcosh_dice", "training_curves",
+                  "dice_distributions"):
+            assert (smoke / "figures" / ds / f"{f}.png").is_file() and (smoke / "figures" / ds / f"{f}.pdf").is_file()
+    for t in ("table1_encoders", "table1_encoders_tests", "table2_losses", "table2_losses_tests",
+              "literature_cbis_ddsm", "quality"):
+        assert (smoke / "tables" / f"{t}.csv").is_file() and (smoke / "tables" / f"{t}.md").is_file()
+    for f in ("table1_encoders", "table2_losses", "literature_cbis_ddsm"):
+        assert (smoke / "figures" / f"{f}.png").is_file()
+    assert len(list((smoke / "runs").glob("*/*/metrics.json"))) == 16
+
+
+@pytest.mark.slow
+def test_tables_hold_every_run_beside_the_poster(smoke):
+    import pandas as pd
+
+    t1 = pd.read_csv(smoke / "tables" / "table1_encoders.csv")
+    assert (t1.status == "ok").all() and t1.poster.tolist() == [0.717, 0.878, 0.848, 0.815, 0.860, 0.853]
+    t2 = pd.read_csv(smoke / "tables" / "table2_losses.csv")
+    assert (t2.status == "ok").all() and len(t2) == 12 and t2["diff"].notna().all()
+    tests = pd.read_csv(smoke / "tables" / "table2_losses_tests.csv")
+    assert len(tests) == 6 and "significant" in tests
+    md = (smoke / "tables" / "table1_encoders.md").read_text()
+    assert "Dice protocol:" in md and "SYNTHETIC" in md
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [v for k, v in attrs if k in ("href", "src") and v]
+
+
+@pytest.mark.slow
+def test_index_links_point_to_existing_files(smoke):
+    parser = _Links()
+    parser.feed((smoke / "index.html").read_text())
+    assert len(parser.links) > 60
+    missing = [link for link in parser.links if not (smoke / link).resolve().is_file()]
+    assert not missing
+    for name in NOTEBOOKS:
+        assert f"notebooks/{name}.report.html" in parser.links and f"notebooks/{name}.html" in parser.links
+    assert "tables/table1_encoders.md" in parser.links and "figures/isic2018/panel_bce.png" in parser.links
+
+
+@pytest.mark.slow
+def test_rerun_skips_complete_runs(smoke):
+    out = _run_all("--results", str(smoke), "--only", "2", "--no-render", *TINY, timeout=240)
+    assert out.returncode == 0, out.stderr
+    assert "[1/1] 02_dataset_chest_xray" in out.stdout
+    runs = json.loads((smoke / "summaries" / "dataset_chest_xray.json").read_text())["runs"]
+    assert len(runs) == 4 and {r["action"] for r in runs} == {"skipped"}
+
+
+@pytest.mark.slow
+def test_unknown_parameter_stops_run_all_in_the_setup_cell(tmp_path):
+    out = _run_all("--results", str(tmp_path), "--only", "03", "--no-render", "-p", "epochz", "3", timeout=240)
+    assert out.returncode == 1
+    assert "03_dataset_cbis_ddsm failed" in out.stderr
+    assert "ConfigError: unknown parameter(s) ['epochz']; this notebook takes:" in out.stderr
+    partial = tmp_path / "notebooks" / "03_dataset_cbis_ddsm.ipynb"
+    assert f"partially executed notebook: {partial}" in out.stderr
+    nb = nbformat.read(partial, as_version=4)
+    failing = [c for c in nb.cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert len(failing) == 1 and "dataset_params(globals())" in failing[0].source  # the setup cell
+    assert failing[0].execution_count <= 3  # after the parameters and papermill's injected parameters
+    assert not (tmp_path / "runs").exists() and (tmp_path / "index.html").is_file()
