@@ -19,6 +19,7 @@ Example (the setup cell of a dataset notebook)::
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 import types
 from collections.abc import Iterable, Mapping
@@ -105,6 +106,9 @@ class DatasetParams:
         device: ``auto``, ``cpu`` or ``cuda``.
         configs: ``all`` (the poster's grid) or a comma-separated subset of its names, e.g.
             ``unet-resnet50-bce,deeplabv3plus-resnet50-bce``.
+        shard: ``""`` (every run) or ``K/N``: only the K-th of N interleaved slices of the runs, so that N kernels
+            (or N GPUs, each with its own ``CUDA_VISIBLE_DEVICES``) share a grid; their run folders merge by copying
+            them into one results folder, since each run's folder name is unique.
         synthetic_train, synthetic_test: image pairs per split of the synthetic data (only when data_root is
             empty).
         progress: progress bars.
@@ -130,6 +134,7 @@ class DatasetParams:
     augment: str = "none"
     schedule: str = "constant"
     configs: str = "all"
+    shard: str = ""
     synthetic_train: int = 64
     synthetic_test: int = 16
     progress: bool = True
@@ -151,6 +156,7 @@ class DatasetParams:
             raise ConfigError(f"synthetic_train={self.synthetic_train} / synthetic_test={self.synthetic_test} must be "
                               "at least 8 / 4 (the test split holds the poster's four named images)")
         grid = self.grid  # validates configs
+        _ = self.shard_slice  # validates shard
         self.spec(*grid[0], seed=self.seed)  # RunSpec validates the training settings
 
     @property
@@ -166,6 +172,18 @@ class DatasetParams:
             raise ConfigError(f"configs={self.configs!r}: {unknown or 'nothing'} is not in the {self.dataset} grid; "
                               f"use 'all' or a comma-separated subset of: {', '.join(names)}")
         return [c for c in full if config_name(*c) in wanted]
+
+    @property
+    def shard_slice(self) -> slice:
+        """The runs of this shard: ``K/N`` -> every N-th run starting at the K-th (1-based)."""
+        if not self.shard.strip():
+            return slice(None)
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", self.shard)
+        if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+            raise ConfigError(f"shard={self.shard!r} must be K/N with 1 <= K <= N (e.g. 1/2 and 2/2 for two kernels), "
+                              "or empty for every run")
+        k, n = int(match.group(1)), int(match.group(2))
+        return slice(k - 1, None, n)
 
     @property
     def seeds(self) -> list[int]:
@@ -330,8 +348,8 @@ def prepare(params: DatasetParams):  # -> seg_utils.runs.PreparedData
 # ------------------------------------------------------------------------------------------------ runs
 
 def grid_specs(params: DatasetParams) -> list[RunSpec]:
-    """Every run of the notebook: each configuration of :attr:`DatasetParams.grid` with each seed."""
-    return [params.spec(*c, seed=s) for c in params.grid for s in params.seeds]
+    """The runs of the notebook: each configuration of :attr:`DatasetParams.grid` with each seed (this shard's)."""
+    return [params.spec(*c, seed=s) for c in params.grid for s in params.seeds][params.shard_slice]
 
 
 #: The columns of a :func:`run_grid` table worth reading (the others identify the run for the library).

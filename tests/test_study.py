@@ -73,6 +73,17 @@ def test_poster_grid():
     assert all(s.image_size == 224 and s.epochs == 50 and s.batch_size == 32 for s in specs)
 
 
+def test_shards_split_the_grid_without_overlap():
+    full = [s.name for s in study.grid_specs(study.DatasetParams("isic2018", n_seeds=2))]
+    parts = [[s.name for s in study.grid_specs(study.DatasetParams("isic2018", n_seeds=2, shard=f"{k}/3"))]
+             for k in (1, 2, 3)]
+    assert sorted(sum(parts, [])) == sorted(full) and len(full) == 16
+    assert all(len(p) in (5, 6) for p in parts)
+    for bad in ("0/2", "3/2", "1-2", "a/b"):
+        with pytest.raises(ConfigError, match="must be K/N"):
+            study.DatasetParams("isic2018", shard=bad)
+
+
 def test_synthetic_data_root(tmp_path):
     p = study.DatasetParams("cbis_ddsm", data_root="", results_dir=str(tmp_path), synthetic_train=8,
                             synthetic_test=4)
