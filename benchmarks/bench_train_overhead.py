@@ -12,7 +12,7 @@ loss and Adam. Two comparisons:
    ``zero_grad`` -> backward -> step -> ``loss.item()``. ``train_step_ratio`` is the median of the per-batch
    ratios A / B.
 2. Whole runs, alternating: ``fit()`` for ``--epochs`` epochs (training, per-epoch validation with
-   ``predict`` + Dice/IoU/HD95 per image, early stopping, ``best.pt`` / ``last.pt`` written atomically with
+   ``predict`` + per-image Dice, early stopping, ``best.pt`` / ``last.pt`` written atomically with
    fsync, ``history.csv``, best weights restored) versus a bare run doing the same: training, validation
    (forward, loss, per-image Dice in numpy), ``best.pt`` when it improves and ``last.pt`` (model + optimiser)
    with plain ``torch.save``, best weights restored. ``whole_run_ratio`` is the ratio of the medians; its parts
