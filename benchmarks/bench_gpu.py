@@ -49,7 +49,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from seg_utils.losses import LOSSES, build_loss
 from seg_utils.models import build_model
-from seg_utils.train import AmpSettings, amp_settings, batches
+from seg_utils.train import AmpSettings, amp_settings, batches, train_step
 from seg_utils.transforms import make_batch, normalise
 
 #: Dense (no 2:4 sparsity) datasheet peaks in TFLOP/s; regexes tried in order on the upper-cased device name.
@@ -105,16 +105,7 @@ def make_step(model, loss_fn, amp: AmpSettings, device: torch.device) -> Callabl
     scaler = torch.amp.GradScaler(device.type, enabled=amp.dtype == torch.float16)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> float:
-        with torch.autocast(device.type, dtype=amp.dtype, enabled=amp.enabled):
-            logits = model(x)
-        loss = loss_fn(logits.float(), y)
-        if not torch.isfinite(loss):
-            raise RuntimeError("non-finite loss")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        return float(loss.detach())
+        return train_step(model, loss_fn, opt, scaler, amp, x, y)
 
     return step
 

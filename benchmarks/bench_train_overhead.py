@@ -47,7 +47,7 @@ import torch
 from seg_utils.config import RunSpec
 from seg_utils.losses import LOSSES, build_loss
 from seg_utils.models import IMAGENET_MEAN, IMAGENET_STD, build_model
-from seg_utils.train import amp_settings, batches, fit
+from seg_utils.train import amp_settings, batches, fit, train_step
 from seg_utils.transforms import make_batch
 
 
@@ -90,16 +90,7 @@ def interleaved_steps(base, loss_name: str, u8: tuple, bare: tuple, epochs: int,
     def step_a(idx: torch.Tensor, gen: torch.Generator) -> float:  # seg_utils.train.fit's loop body
         x, y = make_batch(images, masks, idx, "none", gen, None, amp.channels_last)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=amp.dtype, enabled=amp.enabled):
-            logits = model_a(x)
-        loss = loss_a(logits.float(), y)
-        if not torch.isfinite(loss):
-            raise RuntimeError("non-finite loss")
-        opt_a.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt_a)
-        scaler.update()
-        return float(loss.detach())
+        return train_step(model_a, loss_a, opt_a, scaler, amp, x, y)
 
     def step_b(idx: torch.Tensor) -> float:
         loss = loss_b(model_b(x_all[idx]), y_all[idx])

@@ -35,7 +35,8 @@ from .io import atomic_write, write_csv
 from .metrics import THRESHOLD, confusion
 from .transforms import make_batch, xray_augmentation
 
-__all__ = ["HISTORY_COLUMNS", "EarlyStopping", "amp_settings", "fit", "predict", "batches", "load_checkpoint"]
+__all__ = ["HISTORY_COLUMNS", "EarlyStopping", "amp_settings", "fit", "predict", "batches", "load_checkpoint",
+           "train_step"]
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_dice", "lr", "seconds", "images_per_s"]
 
@@ -94,6 +95,28 @@ def batches(n: int, batch_size: int, gen: torch.Generator | None = None) -> list
     if out and len(out[-1]) == 1 and gen is not None:
         out.pop()
     return out
+
+
+def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+               amp: AmpSettings, x: torch.Tensor, y: torch.Tensor) -> float:
+    """One optimisation step, as :func:`fit` runs it: autocast forward, float32 loss, scaled backward and step.
+
+    Returns:
+        The batch's loss.
+
+    Raises:
+        FloatingPointError: the loss is NaN or infinite (raised before the weights are touched).
+    """
+    with torch.autocast(x.device.type, dtype=amp.dtype, enabled=amp.enabled):
+        logits = model(x)
+    loss = loss_fn(logits.float(), y)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"the training loss became {float(loss.detach())}")
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return float(loss.detach())
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -198,19 +221,13 @@ def fit(model: nn.Module, loss_fn: nn.Module, train: tuple[torch.Tensor, torch.T
         for idx in batches(len(train_images), spec.batch_size, gen):
             x, y = make_batch(train_images, train_masks, idx, spec.augment, gen, pipeline, amp.channels_last)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp.dtype, enabled=amp.enabled):
-                logits = model(x)
-            loss = loss_fn(logits.float(), y)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"{spec.name}: the training loss became {float(loss.detach())} in epoch "
-                                    f"{epoch + 1}; "
-                                    f"the last good checkpoint is {last if last.exists() else 'none (first epoch)'}. "
-                                    "Lower lr or check the data (masks all empty, corrupt images)")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            total += float(loss.detach()) * len(idx)
+            try:
+                loss = train_step(model, loss_fn, optimizer, scaler, amp, x, y)
+            except FloatingPointError as exc:
+                raise TrainingError(f"{spec.name}: {exc} in epoch {epoch + 1}; the last good checkpoint is "
+                                    f"{last if last.exists() else 'none (first epoch)'}. Lower lr or check the data "
+                                    "(masks all empty, corrupt images)") from exc
+            total += loss * len(idx)
             seen += len(idx)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
