@@ -11,6 +11,8 @@ from . import (
     config,
     datasets,
     evaluate,
+    external,
+    figures,
     io,
     losses,
     metrics,
@@ -20,7 +22,9 @@ from . import (
     repro,
     runs,
     stats,
+    study,
     synthetic,
+    tables,
     train,
     transforms,
 )
@@ -36,6 +40,6 @@ __version__ = "0.1.0"
 __all__ = [
     "ARCHS", "DATASETS", "LOSSES", "ConfigError", "DataError", "RunSpec", "SegUtilsError", "TrainingError",
     "WeightsError", "build_loss", "build_manifest", "build_model", "cache", "collect_runs", "config", "datasets",
-    "evaluate", "execute_run", "io", "losses", "metrics", "models", "prepare_data", "quality", "reference", "repro",
-    "runs", "stats", "synthetic", "train", "transforms",
+    "evaluate", "execute_run", "external", "figures", "io", "losses", "metrics", "models", "prepare_data", "quality",
+    "reference", "repro", "runs", "stats", "study", "synthetic", "tables", "train", "transforms",
 ]
