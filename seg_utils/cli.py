@@ -21,7 +21,7 @@ __all__ = ["main", "build_parser"]
 _DEFAULTS = RunSpec("chest_xray", "unet", "resnet50", "bce")
 
 
-def _positive_int(text: str) -> int:
+def _integer(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--encoder", required=True, help="smp encoder: vgg19, resnet50, densenet121, ...")
     t.add_argument("--loss", required=True, choices=list(LOSSES))
     for name in ("image_size", "epochs", "batch_size", "patience", "seed", "limit"):
-        t.add_argument(f"--{name.replace('_', '-')}", type=_positive_int, default=getattr(_DEFAULTS, name))
+        t.add_argument(f"--{name.replace('_', '-')}", type=_integer, default=getattr(_DEFAULTS, name))
     for name in ("lr", "min_delta", "val_fraction"):
         t.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(_DEFAULTS, name))
     t.add_argument("--weights", default="imagenet", help="imagenet | none | PATH (local weights file or HF cache)")

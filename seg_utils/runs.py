@@ -35,6 +35,7 @@ from .io import read_json, write_csv, write_json
 from .losses import build_loss
 from .models import build_model, count_parameters, model_deviation
 from .repro import environment_report, seed_everything
+from .stats import run_ci
 from .train import amp_settings, fit, load_checkpoint
 
 __all__ = ["PreparedData", "prepare_data", "resolve_device", "run_dir_for", "run_status", "execute_run",
@@ -229,10 +230,6 @@ def execute_run(spec: RunSpec, data: PreparedData, results: str | Path, device: 
 
 
 def _confidence(per_image: pd.DataFrame) -> dict:
-    try:
-        from .stats import run_ci
-    except ImportError:
-        return {}
     ci = run_ci(per_image, "dice")
     return {"dice_ci_low": ci["ci_low"], "dice_ci_high": ci["ci_high"]}
 

@@ -89,6 +89,9 @@ def _check_fields(obj: Any) -> None:
                               "parameters cell, the profile YAML or the -p option)")
 
 
+_RUN = RunSpec("chest_xray", "unet", "resnet50", "bce")  # only its defaults are read
+
+
 @dataclass(frozen=True)
 class DatasetParams:
     """The parameters of a dataset notebook; the defaults are the poster's protocol.
@@ -118,21 +121,22 @@ class DatasetParams:
     data_root: str = "/kaggle/input"
     results_dir: str = "results"
     cache_dir: str = ""
-    image_size: int = 224
-    epochs: int = 50
-    batch_size: int = 32
-    lr: float = 1e-3
-    patience: int = 5
-    min_delta: float = 0.001
-    val_fraction: float = 0.1
-    seed: int = 0
+    # The training settings default to RunSpec's (the poster's protocol), typed once there.
+    image_size: int = _RUN.image_size
+    epochs: int = _RUN.epochs
+    batch_size: int = _RUN.batch_size
+    lr: float = _RUN.lr
+    patience: int = _RUN.patience
+    min_delta: float = _RUN.min_delta
+    val_fraction: float = _RUN.val_fraction
+    seed: int = _RUN.seed
     n_seeds: int = 1
-    weights: str = "imagenet"
+    weights: str = _RUN.weights
     device: str = "auto"
-    limit: int = 0
-    intensity: str = "none"
-    augment: str = "none"
-    schedule: str = "constant"
+    limit: int = _RUN.limit
+    intensity: str = _RUN.intensity
+    augment: str = _RUN.augment
+    schedule: str = _RUN.schedule
     configs: str = "all"
     shard: str = ""
     synthetic_train: int = 64
