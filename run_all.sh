@@ -17,7 +17,9 @@ readers, no code), and writes <results>/index.html linking every report, table a
 Rerunning continues where a previous run stopped: complete training runs are skipped, interrupted ones resume.
 
 Options:
-  --profile NAME       parameters of the dataset notebooks: notebooks/params/NAME.yaml (default: smoke)
+  --profile NAME       parameters of the dataset notebooks: notebooks/params/NAME.yaml (default: smoke); a
+                       profile may name its notebooks (a '# notebooks: ...' header line, the default of --only)
+                       and a data_root relative to the repository (e.g. cpu-real: ../shared/data/chest_xray)
                        available: $(cd "$ROOT/notebooks/params" && ls -1 ./*.yaml 2>/dev/null | sed 's|^\./||; s|\.yaml$||' | paste -sd, -)
   --data-root DIR      folder holding the datasets (a parent folder: each dataset notebook searches below it
                        for its layout); default: the profile's (smoke: synthetic data)
@@ -36,6 +38,7 @@ Examples:
   ./run_all.sh                                              # smoke: synthetic data, CPU, minutes
   ./run_all.sh --profile paper --data-root /kaggle/input    # the poster's protocol on the real data
   ./run_all.sh --profile paper --only 02,21 -p n_seeds 3    # one dataset with three seeds, then Table 2
+  ./run_all.sh --profile cpu-real                           # chest X-ray ablation on the real samples, CPU, hours
 EOF
 }
 
@@ -64,6 +67,19 @@ case "$DEVICE" in ""|auto|cpu|cuda) ;; *) die "--device '$DEVICE' is not one of 
 if [[ -n "$DATA_ROOT" ]]; then
   [[ -d "$DATA_ROOT" ]] || die "--data-root '$DATA_ROOT' is not a folder"
   DATA_ROOT="$(cd "$DATA_ROOT" && pwd)"
+fi
+# A profile's own notebook list ("# notebooks: 02_dataset_chest_xray") is the default of --only.
+PROFILE_ONLY="$(sed -n 's/^# notebooks: *//p' "$PROFILE_FILE" | head -n 1)"
+[[ -z "$ONLY" && -n "$PROFILE_ONLY" ]] && ONLY="$PROFILE_ONLY"
+# A relative data_root in a profile is taken from the repository root (the kernels run in <results>/notebooks).
+if [[ -z "$DATA_ROOT" ]]; then
+  PROFILE_DATA="$(python -c 'import sys, yaml; print((yaml.safe_load(open(sys.argv[1])) or {}).get("data_root") or "")' \
+                  "$PROFILE_FILE")" || die "cannot read the profile $PROFILE_FILE"
+  if [[ -n "$PROFILE_DATA" && "$PROFILE_DATA" != /* ]]; then
+    [[ -d "$ROOT/$PROFILE_DATA" ]] || die "profile $PROFILE reads its data from $PROFILE_DATA (relative to the \
+repository: $ROOT/$PROFILE_DATA), which is not a folder; pass --data-root DIR"
+    DATA_ROOT="$(cd "$ROOT/$PROFILE_DATA" && pwd)"
+  fi
 fi
 RESULTS="${RESULTS:-$ROOT/results/$PROFILE}"
 mkdir -p "$RESULTS/notebooks" || die "cannot create the results folder '$RESULTS'"

@@ -7,6 +7,7 @@ One module per concern; notebooks call these and display what they return.
 from __future__ import annotations
 
 from . import (
+    ablation,
     cache,
     config,
     datasets,
@@ -39,7 +40,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ARCHS", "DATASETS", "LOSSES", "ConfigError", "DataError", "RunSpec", "SegUtilsError", "TrainingError",
-    "WeightsError", "build_loss", "build_manifest", "build_model", "cache", "collect_runs", "config", "datasets",
-    "evaluate", "execute_run", "external", "figures", "io", "losses", "metrics", "models", "prepare_data", "quality",
-    "reference", "repro", "runs", "stats", "study", "synthetic", "tables", "train", "transforms",
+    "WeightsError", "ablation", "build_loss", "build_manifest", "build_model", "cache", "collect_runs", "config",
+    "datasets", "evaluate", "execute_run", "external", "figures", "io", "losses", "metrics", "models", "prepare_data",
+    "quality", "reference", "repro", "runs", "stats", "study", "synthetic", "tables", "train", "transforms",
 ]

@@ -26,8 +26,8 @@ from .reference import poster_panel_images, poster_results
 from .study import DATASET_NAMES, LOSS_NAMES
 from .tables import model_label, row_labels
 
-__all__ = ["StudyFigure", "plot_table", "plot_dice_distributions", "plot_history", "plot_panel", "plot_quality_gallery",
-           "save_figure", "PANEL_MODELS"]
+__all__ = ["StudyFigure", "plot_table", "plot_ablation", "plot_dice_distributions", "plot_history", "plot_panel",
+           "plot_quality_gallery", "save_figure", "PANEL_MODELS"]
 
 #: The two models of the poster's qualitative panels, in column order.
 PANEL_MODELS = (("unet", "resnet50"), ("deeplabv3plus", "resnet50"))
@@ -106,6 +106,44 @@ def plot_table(df: pd.DataFrame, title: str | None = None) -> Figure:
         ax.set_title(title or df.attrs.get("title", ""), loc="left")
         ax.legend(loc="lower left", bbox_to_anchor=(0, 1.02 if not (title or df.attrs.get("title")) else 1.08),
                   ncols=3, frameon=False, fontsize="small")
+    return fig
+
+
+def plot_ablation(table: pd.DataFrame, title: str | None = None) -> Figure:
+    """An ablation ladder: Dice per step (pooled mean with 95% CI; each seed a small dot), one line per model, and
+    the poster's value of each model as a dashed line.
+
+    Args:
+        table: :func:`seg_utils.ablation.ablation_table`'s table.
+        title: default: the table's ``attrs["title"]``.
+    """
+    title = title or table.attrs.get("title", "")
+    with _style():
+        if table.empty:
+            return _message(StudyFigure(figsize=(8, 2)),
+                            "No ablation was asked for (the parameter ablation_steps is empty)")
+        steps = table[["step", "step_name"]].drop_duplicates().sort_values("step")
+        fig = StudyFigure(figsize=(max(7.0, 1.6 * len(steps)), 4.2), layout="constrained")
+        ax = fig.add_subplot()
+        seeds = [c for c in table.columns if c.startswith("dice_s")]
+        palette = sns.color_palette("deep", table.base.nunique())
+        for k, (_base, group) in enumerate(table.groupby("base", sort=False)):
+            group = group.sort_values("step")
+            x = group.step.to_numpy(dtype=float) + (k - (table.base.nunique() - 1) / 2) * 0.08
+            dice = group.dice.to_numpy(dtype=float)
+            err = np.nan_to_num(np.vstack([dice - group.ci_low.to_numpy(dtype=float),
+                                           group.ci_high.to_numpy(dtype=float) - dice]))
+            ax.errorbar(x, dice, yerr=err, fmt="o-", color=palette[k], capsize=3, label=group.model.iloc[0])
+            for column in seeds:
+                ax.plot(x, group[column].to_numpy(dtype=float), ".", color=palette[k], alpha=0.5, markersize=5)
+            poster = group.poster.dropna()
+            if len(poster):
+                ax.axhline(float(poster.iloc[0]), color=palette[k], linestyle="--", linewidth=1,
+                           label=f"{group.model.iloc[0]}, poster")
+        ax.set_xticks(steps.step.to_numpy(), [textwrap.fill(n, 16) for n in steps.step_name])
+        ax.set_ylabel("mean per-image Dice (test)")
+        ax.set_title(title, loc="left")
+        ax.legend(loc="lower right", fontsize="small", frameon=True)
     return fig
 
 

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from .stats import run_ci
 from .train import amp_settings, fit, load_checkpoint
 
 __all__ = ["PreparedData", "prepare_data", "resolve_device", "run_dir_for", "run_status", "execute_run",
-           "collect_runs", "load_run", "check_writable"]
+           "collect_runs", "load_run", "check_writable", "with_intensity"]
 
 
 @dataclass
@@ -108,6 +109,18 @@ def prepare_data(dataset: str, data_root: str | Path, image_size: int, results: 
     cache_root = Path(cache_dir) if cache_dir else check_writable(results) / "cache"
     cache = build_cache(clean, image_size, check_writable(cache_root), intensity, progress=progress)
     return PreparedData(dataset, Path(data_root), manifest, report, clean, cache, image_size, intensity)
+
+
+def with_intensity(data: PreparedData, intensity: str, progress: bool = True) -> PreparedData:
+    """The same clean data with another intensity normalisation baked into its cache (built beside the first).
+
+    The manifest, the quality report and the clean split are shared, so the runs of both stay on the same images
+    and the same data fingerprint; only the cached pixels differ.
+    """
+    if intensity == data.intensity:
+        return data
+    cache = build_cache(data.clean, data.image_size, data.cache.path.parent, intensity, progress=progress)
+    return dataclasses.replace(data, cache=cache, intensity=intensity)
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -36,7 +36,8 @@ from .io import read_json, write_json
 
 __all__ = ["DATASET_NAMES", "LOSS_NAMES", "GRID_DATASETS", "DatasetParams", "TableParams", "dataset_params",
            "table_params", "poster_grid", "config_name", "resolve_data_root", "prepare", "grid_specs", "RUN_COLUMNS",
-           "RUN_SUMMARY_COLUMNS", "run_grid", "load_histories", "load_per_image", "write_summary", "summary_table"]
+           "RUN_SUMMARY_COLUMNS", "run_grid", "execute_specs", "load_histories", "load_per_image", "write_summary",
+           "summary_table"]
 
 #: How the poster names each dataset (the test set, for the chest X-rays).
 DATASET_NAMES = {"isic2018": "ISIC 2018", "chest_xray": "Montgomery (trained on Shenzhen)",
@@ -109,9 +110,14 @@ class DatasetParams:
         device: ``auto``, ``cpu`` or ``cuda``.
         configs: ``all`` (the poster's grid) or a comma-separated subset of its names, e.g.
             ``unet-resnet50-bce,deeplabv3plus-resnet50-bce``.
+        ablation_steps: ``""`` (none) or a ladder of data-driven options added one at a time to every configuration of
+            the grid, as comma-separated ``field=value`` changes, e.g. ``intensity=clahe,augment=xray,loss=bce_dice,
+            schedule=cosine`` (see :mod:`seg_utils.ablation`).
         shard: ``""`` (every run) or ``K/N``: only the K-th of N interleaved slices of the runs, so that N kernels
             (or N GPUs, each with its own ``CUDA_VISIBLE_DEVICES``) share a grid; their run folders merge by copying
             them into one results folder, since each run's folder name is unique.
+        train: train the runs that are not complete (``False``: only report the complete ones, e.g. to render a
+            partly finished study; the tables show the others as missing).
         synthetic_train, synthetic_test: image pairs per split of the synthetic data (only when data_root is
             empty).
         progress: progress bars.
@@ -138,7 +144,9 @@ class DatasetParams:
     augment: str = _RUN.augment
     schedule: str = _RUN.schedule
     configs: str = "all"
+    ablation_steps: str = ""
     shard: str = ""
+    train: bool = True
     synthetic_train: int = 64
     synthetic_test: int = 16
     progress: bool = True
@@ -162,6 +170,9 @@ class DatasetParams:
         grid = self.grid  # validates configs
         _ = self.shard_slice  # validates shard
         self.spec(*grid[0], seed=self.seed)  # RunSpec validates the training settings
+        from .ablation import ladder_specs
+
+        ladder_specs(self)  # validates ablation_steps
 
     @property
     def grid(self) -> list[tuple[str, str, str]]:
@@ -297,6 +308,10 @@ def _notebook_values(namespace: Mapping[str, Any]) -> dict[str, Any]:
 def _from_namespace(cls: type, namespace: Mapping[str, Any]) -> Any:
     values = _notebook_values(namespace)
     declared = {f.name: f.default for f in dataclasses.fields(cls)}
+    shadowed = sorted(k for k in declared if isinstance(namespace.get(k), types.ModuleType))
+    if shadowed:  # an import after the parameters cell would otherwise drop the parameter's value silently
+        raise ConfigError(f"the parameter(s) {shadowed} are bound to a module (an import after the parameters cell "
+                          "replaced them); rename the import, e.g. 'from seg_utils import ablation as ab'")
     check_params(values, {k: (None if v is dataclasses.MISSING else v) for k, v in declared.items()})
     missing = [k for k, v in declared.items() if v is dataclasses.MISSING and k not in values]
     if missing:
@@ -375,13 +390,28 @@ def run_grid(params: DatasetParams, data) -> pd.DataFrame:
         or ``skipped``), ``dice_mean, dice_ci_low, dice_ci_high, epochs_run, best_epoch, stopped_early, seconds``
         (wall time in this call) and ``run_dir``.
     """
+    return execute_specs(params, [(spec, data) for spec in grid_specs(params)])
+
+
+def execute_specs(params: DatasetParams, jobs: Iterable[tuple[RunSpec, Any]]) -> pd.DataFrame:
+    """Run each ``(spec, prepared data)`` of ``jobs`` in order (skip complete runs, resume interrupted ones).
+
+    With ``params.train`` false nothing is trained: runs that are not complete are left out of the table (its
+    ``attrs["notes"]`` counts them), and the tables built from it show them as missing.
+
+    Returns:
+        One row per job with the columns of :data:`RUN_COLUMNS` (see :func:`run_grid`).
+    """
     from .runs import execute_run, resolve_device, run_dir_for, run_status
 
     device = resolve_device(params.device)
-    rows = []
-    for spec in grid_specs(params):
+    rows, not_run = [], []
+    for spec, data in jobs:
         filled = spec.replace(data_fingerprint=data.fingerprint, quality_rules=data.report.rules.fingerprint)
         before = run_status(run_dir_for(filled, params.results))
+        if before != "complete" and not params.train:
+            not_run.append(filled.name)
+            continue
         t0 = time.perf_counter()
         run_dir = execute_run(spec, data, params.results, device, progress=params.progress)
         metrics = read_json(run_dir / "metrics.json")
@@ -394,7 +424,10 @@ def run_grid(params: DatasetParams, data) -> pd.DataFrame:
                                            "stopped_early")},
             "seconds": round(time.perf_counter() - t0, 1), "run_dir": str(run_dir),
         })
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+    df = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    df.attrs["notes"] = ([f"train=False: {len(not_run)} run(s) not complete and not trained: {', '.join(not_run)}"]
+                         if not_run else [])
+    return df
 
 
 def _run_label(row: Mapping[str, Any], with_seed: bool) -> str:
@@ -452,7 +485,7 @@ def summary_table(path: str | Path) -> pd.DataFrame:
 
 
 def write_summary(params: DatasetParams | TableParams, *artefacts: Any, name: str | None = None,
-                  runs: pd.DataFrame | None = None) -> Path:
+                  runs: pd.DataFrame | None = None, ablation_runs: pd.DataFrame | None = None) -> Path:
     """Write ``<results>/summaries/<name>.json``: the parameters, the artefacts made, and the runs.
 
     Args:
@@ -460,7 +493,9 @@ def write_summary(params: DatasetParams | TableParams, *artefacts: Any, name: st
         artefacts: paths, or lists of paths (as :func:`seg_utils.tables.save_table` and
             :func:`seg_utils.figures.save_figure` return them).
         name: the notebook's name (default: ``params.name``, e.g. ``dataset_isic2018``).
-        runs: the :func:`run_grid` table, recorded with each run's action and Dice.
+        runs: the :func:`run_grid` table, recorded with each run's action and Dice (the table notebooks read the
+            grid's runs from here).
+        ablation_runs: the :func:`seg_utils.ablation.run_ladder` table, recorded apart from the grid's runs.
 
     Returns:
         The summary's path.
@@ -487,6 +522,7 @@ def write_summary(params: DatasetParams | TableParams, *artefacts: Any, name: st
         "parameters": params.to_dict(),
         "artefacts": [rel(p) for p in paths],
     }
-    if runs is not None:
-        summary["runs"] = [{**r, "run_dir": rel(Path(r["run_dir"]))} for r in runs.to_dict("records")]
+    for key, table in (("runs", runs), ("ablation_runs", ablation_runs)):
+        if table is not None:
+            summary[key] = [{**r, "run_dir": rel(Path(r["run_dir"]))} for r in table.to_dict("records")]
     return write_json(results / "summaries" / f"{name}.json", summary)
