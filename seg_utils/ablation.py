@@ -40,6 +40,7 @@ from .losses import LOSSES
 from .reference import poster_dice
 from .stats import holm, paired_comparison, pool_seeds, run_ci
 from .study import RUN_COLUMNS, DatasetParams, config_name, execute_specs
+from .tables import model_label
 
 __all__ = ["OPTIONS", "OPTION_NAMES", "Step", "parse_ladder", "ladder_specs", "run_ladder", "LADDER_COLUMNS",
            "LADDER_SUMMARY_COLUMNS", "ablation_table", "verdict"]
@@ -175,6 +176,8 @@ def run_ladder(params: DatasetParams, data) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=LADDER_COLUMNS)
     out.attrs["notes"] = runs.attrs.get("notes", [])
     out.attrs["ladder"] = [(s.index, s.name, s.option) for s in parse_ladder(params.ablation_steps, _base_name(params))]
+    out.attrs["bases"] = [(config_name(*c), *c) for c in params.grid] if out.attrs["ladder"] else []
+    out.attrs["seeds"] = params.seeds
     return out
 
 
@@ -195,8 +198,8 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
     """One row per configuration and step of a :func:`run_ladder` table, beside the poster's value.
 
     Args:
-        ladder: :func:`run_ladder`'s table (its ``attrs["ladder"]`` names every step, so steps without a complete
-            run are shown as missing).
+        ladder: :func:`run_ladder`'s table (its ``attrs`` name every step and configuration of the ladder, so those
+            without a complete run are shown as missing; without them, the steps and configurations of its rows).
         dataset: the dataset (for the poster's values).
         alpha: the family-wise level of the Holm-adjusted gains (every step of every configuration is one family).
 
@@ -210,23 +213,23 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
     ladder_steps = ladder.attrs.get("ladder") or [
         (int(r.step), r.step_name, "") for r in ladder[["step", "step_name"]].drop_duplicates().sort_values("step")
         .itertuples()]
-    seeds = sorted(int(s) for s in ladder.seed.dropna().unique())
+    seeds = ladder.attrs.get("seeds") or sorted(int(s) for s in ladder.seed.dropna().unique())
     columns = TABLE_COLUMNS[:4] + [f"dice_s{s}" for s in seeds] + TABLE_COLUMNS[4:]
     if not ladder_steps:
         df = pd.DataFrame(columns=columns)
         df.attrs.update(title="Ablation", notes=["no ablation was asked for (the parameter ablation_steps is empty)"])
         return df
+    bases = ladder.attrs.get("bases") or [(b, g.arch.iloc[0], g.encoder.iloc[0], b.rsplit("-", 1)[-1])
+                                          for b, g in ladder.groupby("base", sort=False)]
     rows, tests = [], []
-    for base, group in ladder.groupby("base", sort=False):
-        first = group.iloc[0]
-        arch, encoder = first.arch, first.encoder
-        base_loss = base.rsplit("-", 1)[-1]
+    for base, arch, encoder, base_loss in bases:
+        group = ladder[ladder.base == base]
         previous: dict[int, pd.DataFrame] = {}
         for index, name, _option in ladder_steps:
             runs = group[group.step == index]
             by_seed = {int(r.seed): _per_image(r.run_dir) for r in runs.itertuples()}
-            row = {"model": first.label, "base": base, "step": index, "step_name": name, "n_seeds": len(by_seed),
-                   "poster": poster_dice(dataset, arch, encoder, base_loss),
+            row = {"model": model_label(arch, encoder), "base": base, "step": index, "step_name": name,
+                   "n_seeds": len(by_seed), "poster": poster_dice(dataset, arch, encoder, base_loss),
                    "status": "missing" if not by_seed else ("partial" if len(by_seed) < len(seeds) else "ok")}
             if by_seed:
                 ci = run_ci(pool_seeds(by_seed), "dice")

@@ -65,13 +65,12 @@ def model_label(arch: str, encoder: str) -> str:
 # --------------------------------------------------------------------------------------------- runs
 
 def select_runs(results: str | Path, dataset: str | None = None) -> pd.DataFrame:
-    """The complete runs under ``results/runs`` of each dataset's grid, the most recent one per configuration and seed.
+    """The complete runs under ``results/runs`` that stand for the grid, one per configuration and seed.
 
-    Where a dataset notebook has written its summary (``summaries/dataset_<dataset>.json``), only the grid runs it
-    lists count, so the runs of an ablation ladder (same configuration, other options) or of earlier settings in the
-    same folder never stand in for them. Otherwise (run folders copied in without a notebook run) every complete run
-    counts, and of several complete runs of one configuration and seed the one whose ``metrics.json`` is newest is
-    used.
+    Where a dataset notebook has written its summary (``summaries/dataset_<dataset>.json``), the grid runs it lists
+    come first, and the runs it lists only as ablation steps (same configuration, other options) never count. Other
+    complete runs (e.g. run folders copied in from another kernel) count too; of several runs of one configuration
+    and seed, a listed grid run wins, then the one whose ``metrics.json`` is newest.
 
     Returns:
         :func:`seg_utils.runs.collect_runs`'s columns (``dataset, arch, encoder, loss, seed, ..., run_dir``), one
@@ -80,18 +79,19 @@ def select_runs(results: str | Path, dataset: str | None = None) -> pd.DataFrame
     runs = collect_runs(results, dataset)
     if runs.empty:
         return pd.DataFrame(columns=[*_KEY, "seed", "run_dir"])
-    keep = np.ones(len(runs), bool)
+    grid, ablation_only = set(), set()
     for ds in runs.dataset.unique():
         path = Path(results) / "summaries" / f"dataset_{ds}.json"
-        listed = read_json(path).get("runs") if path.is_file() else None
-        if listed is not None:
-            names = {Path(r["run_dir"]).name for r in listed}
-            listed_here = np.array([Path(d).name in names for d in runs.run_dir])
-            keep &= (runs.dataset != ds).to_numpy() | listed_here
-    runs = runs[keep].copy()
+        summary = read_json(path) if path.is_file() else {}
+        listed = {Path(r["run_dir"]).name for r in summary.get("runs", [])}
+        grid |= listed
+        ablation_only |= {Path(r["run_dir"]).name for r in summary.get("ablation_runs", [])} - listed
+    names = runs.run_dir.map(lambda d: Path(d).name)
+    runs = runs[~names.isin(ablation_only)].copy()
+    runs["_rank"] = runs.run_dir.map(lambda d: Path(d).name in grid)
     runs["_mtime"] = [(Path(d) / "metrics.json").stat().st_mtime_ns for d in runs.run_dir]
-    runs = runs.sort_values("_mtime", kind="stable").drop_duplicates([*_KEY, "seed"], keep="last")
-    return runs.drop(columns="_mtime").sort_values([*_KEY, "seed"]).reset_index(drop=True)
+    runs = runs.sort_values(["_rank", "_mtime"], kind="stable").drop_duplicates([*_KEY, "seed"], keep="last")
+    return runs.drop(columns=["_rank", "_mtime"]).sort_values([*_KEY, "seed"]).reset_index(drop=True)
 
 
 def _per_image(run_dir: str | Path) -> pd.DataFrame:

@@ -148,8 +148,13 @@ def test_an_empty_ladder_gives_an_empty_table_that_says_so():
 
 def test_the_poster_tables_read_the_grid_runs_not_the_ablation_runs(tmp_path):
     grid = make_run(tmp_path, "chest_xray", "unet", "resnet50", "bce", 0.9, epochs=3, mtime=1_000_000)
-    make_run(tmp_path, "chest_xray", "unet", "resnet50", "bce", 0.5, epochs=4, mtime=2_000_000)  # a ladder step
-    assert tables.select_runs(tmp_path, "chest_xray").epochs.tolist() == [4]  # no summary: the newest
-    write_json(tmp_path / "summaries" / "dataset_chest_xray.json", {"runs": [{"run_dir": str(grid.relative_to(
-        tmp_path))}], "ablation_runs": []})
-    assert tables.select_runs(tmp_path, "chest_xray").epochs.tolist() == [3]
+    step = make_run(tmp_path, "chest_xray", "unet", "resnet50", "bce", 0.5, epochs=4, mtime=2_000_000)
+    copied = make_run(tmp_path, "chest_xray", "unet", "resnet50", "bce", 0.7, epochs=5, seed=1)  # from a kernel
+    assert tables.select_runs(tmp_path, "chest_xray").epochs.tolist() == [4, 5]  # no summary: the newest
+    summary = {"runs": [{"run_dir": str(grid.relative_to(tmp_path))}],
+               "ablation_runs": [{"run_dir": str(d.relative_to(tmp_path))} for d in (grid, step)]}
+    write_json(tmp_path / "summaries" / "dataset_chest_xray.json", summary)
+    picked = tables.select_runs(tmp_path, "chest_xray")
+    assert picked.epochs.tolist() == [3, 5] and Path(picked.run_dir[1]) == copied
+    later = make_run(tmp_path, "chest_xray", "unet", "resnet50", "bce", 0.6, epochs=6, mtime=3_000_000)
+    assert later.exists() and tables.select_runs(tmp_path, "chest_xray").epochs.tolist() == [3, 5]  # listed wins

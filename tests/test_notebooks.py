@@ -217,3 +217,55 @@ def test_unknown_parameter_stops_run_all_in_the_setup_cell(tmp_path):
     assert len(failing) == 1 and "dataset_params(globals())" in failing[0].source  # the setup cell
     assert failing[0].execution_count <= 3  # after the parameters and papermill's injected parameters
     assert not (tmp_path / "runs").exists() and (tmp_path / "index.html").is_file()
+
+
+@pytest.mark.slow
+def test_ablation_ladder_in_the_dataset_notebook(tmp_path):
+    import pandas as pd
+
+    args = ["--results", str(tmp_path), "--only", "02", "--no-render", *TINY, "-p", "configs", "unet-resnet50-bce"]
+    out = _run_all(*args, "-p", "ablation_steps", "intensity=clahe,augment=flips", timeout=400)
+    assert out.returncode == 0, out.stderr
+    table = pd.read_csv(tmp_path / "tables" / "ablation_chest_xray.csv")
+    assert table.step_name.tolist() == ["poster protocol", "+ CLAHE", "+ flip augmentation"]
+    assert (table.status == "ok").all() and table.gain.notna().sum() == 2 and table.poster.eq(0.954).all()
+    summary = json.loads((tmp_path / "summaries" / "dataset_chest_xray.json").read_text())
+    assert len(summary["runs"]) == 1 and [r["step"] for r in summary["ablation_runs"]] == [0, 1, 2]
+    assert summary["ablation_runs"][0]["action"] == "skipped"  # step 0 is the grid's own run
+    assert {"tables/ablation_chest_xray.csv", "figures/chest_xray/ablation.png"} <= set(summary["artefacts"])
+    assert len([p for p in (tmp_path / "cache").iterdir() if not p.name.startswith(".")]) == 2  # none, clahe
+    nb = nbformat.read(tmp_path / "notebooks" / "02_dataset_chest_xray.ipynb", as_version=4)
+    verdict = [o for c in nb.cells if "verdict" in c.source for o in c.outputs]
+    assert "Options that carry a significant gain" in verdict[0]["data"]["text/markdown"]
+
+    # one more step, with train=False: reported as missing, nothing trained
+    out = _run_all(*args, "-p", "ablation_steps", "intensity=clahe,augment=flips,schedule=cosine", "-p", "train",
+                   "False", timeout=300)
+    assert out.returncode == 0, out.stderr
+    table = pd.read_csv(tmp_path / "tables" / "ablation_chest_xray.csv")
+    assert table.status.tolist() == ["ok", "ok", "ok", "missing"]
+    assert len(list((tmp_path / "runs" / "chest_xray").glob("*/metrics.json"))) == 3
+    assert not list((tmp_path / "runs" / "chest_xray").glob("*cosine*"))
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_cpu_real_profile_reads_the_real_chest_xrays(tmp_path):
+    import pandas as pd
+
+    from conftest import real_data
+
+    root = real_data("chest_xray")
+    out = _run_all("--profile", "cpu-real", "--results", str(tmp_path), "-p", "train", "False", "--no-render",
+                   timeout=400)
+    assert out.returncode == 0, out.stderr
+    assert "[1/1] 02_dataset_chest_xray" in out.stdout  # the profile's own notebook list
+    summary = json.loads((tmp_path / "summaries" / "dataset_chest_xray.json").read_text())
+    assert Path(summary["parameters"]["data_root"]) == root.resolve()  # relative to the repository
+    assert summary["runs"] == [] and summary["ablation_runs"] == []  # train=False: nothing trained
+    quality = pd.read_csv(tmp_path / "tables" / "quality_chest_xray.csv")
+    assert quality.set_index("split").final.to_dict() == {"train": 566, "test": 138}
+    table = pd.read_csv(tmp_path / "tables" / "ablation_chest_xray.csv")
+    assert len(table) == 10 and (table.status == "missing").all()
+    assert table.step_name.unique().tolist() == ["poster protocol", "+ CLAHE", "+ X-ray augmentation",
+                                                 "+ BCE + Dice loss", "+ cosine LR schedule"]
