@@ -39,7 +39,7 @@ from .errors import ConfigError
 from .losses import LOSSES
 from .reference import poster_dice
 from .stats import holm, paired_comparison, pool_seeds, run_ci
-from .study import RUN_COLUMNS, DatasetParams, config_name, execute_specs
+from .study import RUN_COLUMNS, DatasetParams, config_name, execute_specs, grid_specs
 from .tables import model_label
 
 __all__ = ["OPTIONS", "OPTION_NAMES", "Step", "parse_ladder", "ladder_specs", "run_ladder", "LADDER_COLUMNS",
@@ -124,8 +124,9 @@ def _base_name(params: DatasetParams) -> str:
 def ladder_specs(params: DatasetParams) -> list[tuple[Step, str, RunSpec]]:
     """Every run of the notebook's ladder as ``(step, base configuration name, spec)``, seed by seed.
 
-    The order is seed, then step, then configuration, so the first seed's ladder completes first; a ``shard``
-    takes every N-th of these, as for the grid.
+    The order is seed, then step, then configuration, so the first seed's ladder completes first. With a
+    ``shard``, step 0 is this shard's share of the grid (:func:`seg_utils.study.grid_specs`) and the later steps
+    are every N-th of theirs, so N kernels share the ladder without training a run twice.
 
     Raises:
         ConfigError: as :func:`parse_ladder`, or a step that changes nothing for any configuration (its option
@@ -144,7 +145,9 @@ def ladder_specs(params: DatasetParams) -> list[tuple[Step, str, RunSpec]]:
             for arch, encoder, loss in params.grid:
                 spec = params.spec(arch, encoder, loss, seed).replace(**step.changes)
                 jobs.append((step, config_name(arch, encoder, loss), spec))
-    return jobs[params.shard_slice]
+    grid = {spec.name for spec in grid_specs(params)}  # step 0 is the grid: this shard's share of it
+    later = set([i for i, (step, _base, _spec) in enumerate(jobs) if step.index > 0][params.shard_slice])
+    return [job for i, job in enumerate(jobs) if (job[2].name in grid if job[0].index == 0 else i in later)]
 
 
 def run_ladder(params: DatasetParams, data) -> pd.DataFrame:

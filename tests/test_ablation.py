@@ -14,7 +14,7 @@ from fabricate import make_run
 from seg_utils import ablation, tables
 from seg_utils.errors import ConfigError
 from seg_utils.io import write_csv, write_json
-from seg_utils.study import DatasetParams, dataset_params
+from seg_utils.study import DatasetParams, dataset_params, grid_specs
 
 LADDER = "intensity=clahe,augment=xray,loss=bce_dice,schedule=cosine"
 
@@ -65,8 +65,12 @@ def test_ladder_runs_seed_by_seed_then_step_then_configuration():
     assert jobs[0][0].name == "poster protocol"
     assert ablation.ladder_specs(_params(intensity="equalize", ablation_steps="augment=xray"))[0][0].name == \
         "base (intensity=equalize)"
-    shard = ablation.ladder_specs(_params(shard="2/3"))
-    assert [s.name for _, _, s in shard] == [s.name for _, _, s in jobs[1::3]]
+    shards = [ablation.ladder_specs(_params(shard=f"{k}/3")) for k in (1, 2, 3)]
+    names = [[spec.name for _, _, spec in shard] for shard in shards]
+    assert sorted(sum(names, [])) == sorted(spec.name for _, _, spec in jobs)  # every run once, in one shard
+    grid = [{s.name for s in grid_specs(_params(shard=f"{k}/3"))} for k in (1, 2, 3)]
+    assert all({spec.name for step, _, spec in shard if step.index == 0} == g for shard, g in zip(shards, grid,
+                                                                                                   strict=True))
     assert ablation.ladder_specs(_params(ablation_steps="")) == []
 
 
