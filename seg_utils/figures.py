@@ -143,7 +143,7 @@ def plot_ablation(table: pd.DataFrame, title: str | None = None) -> Figure:
         ax.set_xticks(steps.step.to_numpy(), [textwrap.fill(n, 16) for n in steps.step_name])
         ax.set_ylabel("mean per-image Dice (test)")
         ax.set_title(title, loc="left")
-        ax.legend(loc="lower right", fontsize="small", frameon=True)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     return fig
 
 
