@@ -72,7 +72,9 @@ fi
 PROFILE_ONLY="$(sed -n 's/^# notebooks: *//p' "$PROFILE_FILE" | head -n 1)"
 [[ -z "$ONLY" && -n "$PROFILE_ONLY" ]] && ONLY="$PROFILE_ONLY"
 # A relative data_root in a profile is taken from the repository root (the kernels run in <results>/notebooks).
-if [[ -z "$DATA_ROOT" ]]; then
+OVERRIDDEN=0
+for ((i = 0; i < ${#EXTRA[@]}; i++)); do [[ "${EXTRA[$i]}" == "data_root" ]] && OVERRIDDEN=1; done
+if [[ -z "$DATA_ROOT" && $OVERRIDDEN -eq 0 ]]; then
   PROFILE_DATA="$(python -c 'import sys, yaml; print((yaml.safe_load(open(sys.argv[1])) or {}).get("data_root") or "")' \
                   "$PROFILE_FILE")" || die "cannot read the profile $PROFILE_FILE"
   if [[ -n "$PROFILE_DATA" && "$PROFILE_DATA" != /* ]]; then

@@ -133,13 +133,14 @@ def plot_ablation(table: pd.DataFrame, title: str | None = None) -> Figure:
             dice = group.dice.to_numpy(dtype=float)
             err = np.nan_to_num(np.vstack([dice - group.ci_low.to_numpy(dtype=float),
                                            group.ci_high.to_numpy(dtype=float) - dice]))
-            ax.errorbar(x, dice, yerr=err, fmt="o-", color=palette[k], capsize=3, label=group.model.iloc[0])
+            name = f"{group.model.iloc[0]} {group.loss.iloc[0]}"
+            ax.errorbar(x, dice, yerr=err, fmt="o-", color=palette[k], capsize=3, label=name)
             for column in seeds:
                 ax.plot(x, group[column].to_numpy(dtype=float), ".", color=palette[k], alpha=0.5, markersize=5)
             poster = group.poster.dropna()
             if len(poster):
                 ax.axhline(float(poster.iloc[0]), color=palette[k], linestyle="--", linewidth=1,
-                           label=f"{group.model.iloc[0]}, poster")
+                           label=f"{name}, poster")
         ax.set_xticks(steps.step.to_numpy(), [textwrap.fill(n, 16) for n in steps.step_name])
         ax.set_ylabel("mean per-image Dice (test)")
         ax.set_title(title, loc="left")

@@ -170,9 +170,9 @@ class DatasetParams:
         grid = self.grid  # validates configs
         _ = self.shard_slice  # validates shard
         self.spec(*grid[0], seed=self.seed)  # RunSpec validates the training settings
-        from .ablation import ladder_specs
+        from .ablation import ladder_jobs
 
-        ladder_specs(self)  # validates ablation_steps
+        ladder_jobs(self)  # validates ablation_steps
 
     @property
     def grid(self) -> list[tuple[str, str, str]]:
@@ -310,8 +310,9 @@ def _from_namespace(cls: type, namespace: Mapping[str, Any]) -> Any:
     declared = {f.name: f.default for f in dataclasses.fields(cls)}
     shadowed = sorted(k for k in declared if isinstance(namespace.get(k), types.ModuleType))
     if shadowed:  # an import after the parameters cell would otherwise drop the parameter's value silently
-        raise ConfigError(f"the parameter(s) {shadowed} are bound to a module (an import after the parameters cell "
-                          "replaced them); rename the import, e.g. 'from seg_utils import ablation as ab'")
+        modules = ", ".join(f"{k} -> module {namespace[k].__name__}" for k in shadowed)
+        raise ConfigError(f"the parameter(s) {shadowed} are bound to a module ({modules}): an import after the "
+                          "parameters cell replaced their value; import that module under another name")
     check_params(values, {k: (None if v is dataclasses.MISSING else v) for k, v in declared.items()})
     missing = [k for k, v in declared.items() if v is dataclasses.MISSING and k not in values]
     if missing:
@@ -404,16 +405,19 @@ def execute_specs(params: DatasetParams, jobs: Iterable[tuple[RunSpec, Any]]) ->
     """
     from .runs import execute_run, resolve_device, run_dir_for, run_status
 
-    device = resolve_device(params.device)
+    device = None  # resolved when a run needs training, so train=False renders a cuda profile's report anywhere
     rows, not_run = [], []
     for spec, data in jobs:
         filled = spec.replace(data_fingerprint=data.fingerprint, quality_rules=data.report.rules.fingerprint)
-        before = run_status(run_dir_for(filled, params.results))
+        run_dir = run_dir_for(filled, params.results)
+        before = run_status(run_dir)
         if before != "complete" and not params.train:
             not_run.append(filled.name)
             continue
         t0 = time.perf_counter()
-        run_dir = execute_run(spec, data, params.results, device, progress=params.progress)
+        if before != "complete":
+            device = device or resolve_device(params.device)
+            run_dir = execute_run(spec, data, params.results, device, progress=params.progress)
         metrics = read_json(run_dir / "metrics.json")
         rows.append({
             "dataset": spec.dataset, "config": config_name(spec.arch, spec.encoder, spec.loss),

@@ -64,13 +64,17 @@ def model_label(arch: str, encoder: str) -> str:
 
 # --------------------------------------------------------------------------------------------- runs
 
-def select_runs(results: str | Path, dataset: str | None = None) -> pd.DataFrame:
-    """The complete runs under ``results/runs`` that stand for the grid, one per configuration and seed.
+_OPTION_DEFAULTS = {"intensity": "none", "augment": "none", "schedule": "constant"}
 
-    Where a dataset notebook has written its summary (``summaries/dataset_<dataset>.json``), the grid runs it lists
-    come first, and the runs it lists only as ablation steps (same configuration, other options) never count. Other
-    complete runs (e.g. run folders copied in from another kernel) count too; of several runs of one configuration
-    and seed, a listed grid run wins, then the one whose ``metrics.json`` is newest.
+
+def select_runs(results: str | Path, dataset: str | None = None) -> pd.DataFrame:
+    """The complete runs under ``results/runs`` that stand for each dataset's grid, one per configuration and seed.
+
+    A run counts when its data-driven options (intensity, augmentation, schedule) are the grid's: those of the
+    dataset notebook's parameters in ``summaries/dataset_<dataset>.json``, or the poster's (none, none, constant)
+    where no summary exists yet. So the runs of an ablation ladder (same configuration, other options) never stand
+    in for the grid's, whatever state the folder is in. Of several counting runs of one configuration and seed, one
+    the summary lists as a grid run wins, then the one whose ``metrics.json`` is newest (e.g. other epochs).
 
     Returns:
         :func:`seg_utils.runs.collect_runs`'s columns (``dataset, arch, encoder, loss, seed, ..., run_dir``), one
@@ -79,19 +83,22 @@ def select_runs(results: str | Path, dataset: str | None = None) -> pd.DataFrame
     runs = collect_runs(results, dataset)
     if runs.empty:
         return pd.DataFrame(columns=[*_KEY, "seed", "run_dir"])
-    grid, ablation_only = set(), set()
+    keep, listed = np.zeros(len(runs), bool), set()
     for ds in runs.dataset.unique():
         path = Path(results) / "summaries" / f"dataset_{ds}.json"
         summary = read_json(path) if path.is_file() else {}
-        listed = {Path(r["run_dir"]).name for r in summary.get("runs", [])}
-        grid |= listed
-        ablation_only |= {Path(r["run_dir"]).name for r in summary.get("ablation_runs", [])} - listed
-    names = runs.run_dir.map(lambda d: Path(d).name)
-    runs = runs[~names.isin(ablation_only)].copy()
-    runs["_rank"] = runs.run_dir.map(lambda d: Path(d).name in grid)
+        options = {k: summary.get("parameters", {}).get(k, v) for k, v in _OPTION_DEFAULTS.items()}
+        same = np.ones(len(runs), bool)
+        for field, value in options.items():
+            same &= (runs[field] if field in runs else pd.Series(_OPTION_DEFAULTS[field], index=runs.index)) \
+                .eq(value).to_numpy()
+        keep |= (runs.dataset == ds).to_numpy() & same
+        listed |= {Path(r["run_dir"]).name for r in summary.get("runs", [])}
+    runs = runs[keep].copy()
+    runs["_listed"] = runs.run_dir.map(lambda d: Path(d).name in listed)
     runs["_mtime"] = [(Path(d) / "metrics.json").stat().st_mtime_ns for d in runs.run_dir]
-    runs = runs.sort_values(["_rank", "_mtime"], kind="stable").drop_duplicates([*_KEY, "seed"], keep="last")
-    return runs.drop(columns=["_rank", "_mtime"]).sort_values([*_KEY, "seed"]).reset_index(drop=True)
+    runs = runs.sort_values(["_listed", "_mtime"], kind="stable").drop_duplicates([*_KEY, "seed"], keep="last")
+    return runs.drop(columns=["_listed", "_mtime"]).sort_values([*_KEY, "seed"]).reset_index(drop=True)
 
 
 def _per_image(run_dir: str | Path) -> pd.DataFrame:

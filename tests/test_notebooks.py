@@ -227,7 +227,7 @@ def test_ablation_ladder_in_the_dataset_notebook(tmp_path):
     out = _run_all(*args, "-p", "ablation_steps", "intensity=clahe,augment=flips", timeout=400)
     assert out.returncode == 0, out.stderr
     table = pd.read_csv(tmp_path / "tables" / "ablation_chest_xray.csv")
-    assert table.step_name.tolist() == ["poster protocol", "+ CLAHE", "+ flip augmentation"]
+    assert table.step_name.tolist() == ["poster protocol at this scale", "+ CLAHE", "+ flip augmentation"]
     assert (table.status == "ok").all() and table.gain.notna().sum() == 2 and table.poster.eq(0.954).all()
     summary = json.loads((tmp_path / "summaries" / "dataset_chest_xray.json").read_text())
     assert len(summary["runs"]) == 1 and [r["step"] for r in summary["ablation_runs"]] == [0, 1, 2]
@@ -236,7 +236,9 @@ def test_ablation_ladder_in_the_dataset_notebook(tmp_path):
     assert len([p for p in (tmp_path / "cache").iterdir() if not p.name.startswith(".")]) == 2  # none, clahe
     nb = nbformat.read(tmp_path / "notebooks" / "02_dataset_chest_xray.ipynb", as_version=4)
     verdict = [o for c in nb.cells if "verdict" in c.source for o in c.outputs]
-    assert "Options that carry a significant gain" in verdict[0]["data"]["text/markdown"]
+    text = verdict[0]["data"]["text/markdown"]
+    gain = table.gain.iloc[1]
+    assert "**U-Net_RN50 BCE**: poster protocol at this scale" in text and f"+ CLAHE {gain:+.3f} [" in text
 
     # one more step, with train=False: reported as missing, nothing trained
     out = _run_all(*args, "-p", "ablation_steps", "intensity=clahe,augment=flips,schedule=cosine", "-p", "train",
@@ -267,5 +269,5 @@ def test_cpu_real_profile_reads_the_real_chest_xrays(tmp_path):
     assert quality.set_index("split").final.to_dict() == {"train": 566, "test": 138}
     table = pd.read_csv(tmp_path / "tables" / "ablation_chest_xray.csv")
     assert len(table) == 10 and (table.status == "missing").all()
-    assert table.step_name.unique().tolist() == ["poster protocol", "+ CLAHE", "+ X-ray augmentation",
+    assert table.step_name.unique().tolist() == ["poster protocol at this scale", "+ CLAHE", "+ X-ray augmentation",
                                                  "+ BCE + Dice loss", "+ cosine LR schedule"]
