@@ -329,6 +329,8 @@ def verdict(table: pd.DataFrame) -> str:
         text += ("; step by step: " + "; ".join(parts) + "." if parts else "; no step has a comparison yet.")
         up = [r.step_name for r in group.itertuples() if _yes(r.significant) and r.gain > 0]
         down = [r.step_name for r in group.itertuples() if _yes(r.significant) and r.gain < 0]
+        best = done.loc[done.dice.idxmax()]
+        text += f" Highest Dice: {best.step_name} ({best.dice:.3f})."
         text += f" Significant gains: {', '.join(up) if up else 'none'}."
         text += f" Significant losses: {', '.join(down)}." if down else ""
         short = group[group.status != "ok"]
