@@ -6,8 +6,8 @@ their 0/255 blob masks (PNG) in the ``folder`` layout, then measures, in the sam
 - baseline epoch: what a usual pipeline does every epoch: full PIL decode (no draft) + resize to ``--size``
   (image: cv2 area, mask: nearest) for every image, stacked into a torch uint8 batch (``--baseline-workers``
   threads; PIL and cv2 release the GIL, so threads stand in for DataLoader workers);
-- cache epoch: ``seg_utils.cache.build_cache`` once, then every epoch read all rows of the memory-mapped arrays
-  into torch uint8 tensors, as ``seg_utils.runs._tensors`` does;
+- cache epoch: ``seg_utils.data.cache.build_cache`` once, then every epoch read all rows of the memory-mapped arrays
+  into torch uint8 tensors, as ``seg_utils.study.runs._tensors`` does;
 - the one-time build (PIL draft + a thread per CPU; also with one thread, to separate the two), and reopening an
   existing cache, each relative to one single-threaded decode epoch.
 
@@ -38,8 +38,8 @@ import PIL
 import torch
 from PIL import Image, ImageChops, ImageDraw
 
-from seg_utils.cache import build_cache
-from seg_utils.datasets import build_manifest
+from seg_utils.data import build_manifest
+from seg_utils.data.cache import build_cache
 
 Image.MAX_IMAGE_PIXELS = None
 
@@ -90,7 +90,7 @@ def decode_epoch(pairs: list[tuple[str, str]], size: int, workers: int) -> tuple
 
 
 def cache_epoch(cache, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """As seg_utils.runs._tensors: all rows of the memmaps -> contiguous torch uint8 tensors."""
+    """As seg_utils.study.runs._tensors: all rows of the memmaps -> contiguous torch uint8 tensors."""
     images = torch.from_numpy(np.ascontiguousarray(cache.images[rows]))
     masks = torch.from_numpy(np.ascontiguousarray(cache.masks[rows]))
     return images, masks

@@ -1,17 +1,17 @@
 """GPU training throughput: fp32 versus AMP + channels_last, achieved fraction of peak, and the data path's cost.
 
 For each model (UNet-RN50, DeepLabV3+-RN50 by default; weights none) at ``--size`` with batch ``--batch-size``,
-on CUDA, the training step exactly as ``seg_utils.train.fit`` runs it (autocast -> model -> float32 loss ->
+on CUDA, the training step exactly as ``seg_utils.model.train.fit`` runs it (autocast -> model -> float32 loss ->
 finite check -> zero_grad -> GradScaler backward/step/update -> ``float(loss)``) is timed:
 
 - ``fp32``: no autocast, contiguous (NCHW) tensors; cuDNN's TF32 setting as it is (reported; ``--strict-fp32``
   turns TF32 off);
-- ``amp``: ``seg_utils.train.amp_settings``: bf16 autocast where ``torch.cuda.is_bf16_supported(
+- ``amp``: ``seg_utils.model.train.amp_settings``: bf16 autocast where ``torch.cuda.is_bf16_supported(
   including_emulation=False)``, else fp16 + GradScaler; model and batch channels_last.
 
 Both on one fixed, pre-loaded, normalised batch on the GPU. Then, in AMP mode, rounds alternate between that and
-batches taken from a GPU-resident uint8 cache through ``seg_utils.transforms.make_batch`` with shuffled row
-numbers from ``seg_utils.train.batches`` (what fit does): their throughput ratio is "data never the bottleneck".
+batches taken from a GPU-resident uint8 cache through ``seg_utils.data.transforms.make_batch`` with shuffled row
+numbers from ``seg_utils.model.train.batches`` (what fit does): their throughput ratio is "data never the bottleneck".
 
 FLOPs per image are counted with ``torch.utils.flop_counter.FlopCounterMode`` over one forward + backward
 (convolutions and matmuls; batch norm, element-wise ops and the optimiser are not counted). The peak comes from
@@ -47,10 +47,11 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from seg_utils.losses import LOSSES, build_loss
-from seg_utils.models import build_model
-from seg_utils.train import AmpSettings, amp_settings, batches, train_step
-from seg_utils.transforms import make_batch, normalise
+from seg_utils.data.transforms import make_batch, normalise
+from seg_utils.model.device import AmpSettings, amp_settings
+from seg_utils.model.losses import LOSSES, build_loss
+from seg_utils.model.models import build_model
+from seg_utils.model.train import batches, train_step
 
 #: Dense (no 2:4 sparsity) datasheet peaks in TFLOP/s; regexes tried in order on the upper-cased device name.
 PEAKS: list[tuple[str, dict[str, float], str]] = [
@@ -191,7 +192,7 @@ def bench_model(arch: str, args, device: torch.device, cache: tuple[torch.Tensor
 
 def run(args, device: torch.device, amp_mode: AmpSettings) -> dict:
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # as seg_utils.runs.execute_run
+        torch.backends.cudnn.benchmark = True  # as seg_utils.study.runs.execute_run
         if args.strict_fp32:
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False

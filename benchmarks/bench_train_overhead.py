@@ -1,7 +1,7 @@
 """Training overhead: seg_utils' training step and ``fit`` versus a bare PyTorch loop doing the same work, on the CPU.
 
 Both sides train copies of one initialised smp model on the same synthetic data, with the same batches in the
-same order (``seg_utils.train.batches`` with a generator seeded by ``(seed, epoch)``, as fit draws them), the same
+same order (``seg_utils.model.train.batches`` with a generator seeded by ``(seed, epoch)``, as fit draws them), the same
 loss and Adam. Two comparisons:
 
 1. Training step, interleaved batch by batch (A B, B A, A B, ...; the order alternates), so that both sides see the
@@ -44,11 +44,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import torch
 
-from seg_utils.config import RunSpec
-from seg_utils.losses import LOSSES, build_loss
-from seg_utils.models import IMAGENET_MEAN, IMAGENET_STD, build_model
-from seg_utils.train import amp_settings, batches, fit, train_step
-from seg_utils.transforms import make_batch
+from seg_utils.data.transforms import make_batch
+from seg_utils.model.device import amp_settings
+from seg_utils.model.losses import LOSSES, build_loss
+from seg_utils.model.models import IMAGENET_MEAN, IMAGENET_STD, build_model
+from seg_utils.model.train import batches, fit, train_step
+from seg_utils.study.spec import RunSpec
 
 
 def environment(threads: int) -> dict:
@@ -87,7 +88,7 @@ def interleaved_steps(base, loss_name: str, u8: tuple, bare: tuple, epochs: int,
     loss_a, loss_b = build_loss(loss_name), LOSSES[loss_name]
     (images, masks), (x_all, y_all) = u8, bare
 
-    def step_a(idx: torch.Tensor, gen: torch.Generator) -> float:  # seg_utils.train.fit's loop body
+    def step_a(idx: torch.Tensor, gen: torch.Generator) -> float:  # seg_utils.model.train.fit's loop body
         x, y = make_batch(images, masks, idx, "none", gen, None, amp.channels_last)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         return train_step(model_a, loss_a, opt_a, scaler, amp, x, y)
@@ -166,7 +167,8 @@ def bare_run(model, loss_fn, train, val, epochs: int, batch_size: int, lr: float
 
 def fit_run(model, loss_name: str, train, val, spec: RunSpec, run_dir: Path) -> dict:
     t0 = time.perf_counter()
-    hist = fit(model, build_loss(loss_name), train, val, spec, run_dir, torch.device("cpu"), progress=False)
+    hist = fit(model, build_loss(loss_name), train, val, spec.train_settings(), run_dir, torch.device("cpu"),
+               progress=False)
     total = time.perf_counter() - t0
     train_s = (len(train[0]) / hist.images_per_s).tolist()  # fit's own timer of the training loop
     return {"total_s": total, "train_s": train_s, "val_s": (hist.seconds - np.array(train_s)).tolist(),

@@ -1,46 +1,27 @@
-"""seg_utils: the helper package of the study "Setting up an efficient base deep network architecture for
-medical image segmentation" (U-Net / DeepLabV3+ with VGG19, ResNet50 and DenseNet121 encoders).
+"""seg_utils: the helper package of the study "Setting up an efficient base deep network architecture for medical
+image segmentation" (U-Net / DeepLabV3+ with VGG19, ResNet50 and DenseNet121 encoders).
 
-One module per concern; notebooks call these and display what they return.
+Four layers; a module imports only its own layer and the layers below it (a test reads every import and fails on
+an upward import or a cycle):
+
+1. ``data``   — dataset layouts -> manifests, quality inspection, the preprocessing cache, transforms, synthetic data,
+   file io. Knows nothing of models or runs. A new dataset layout is a module here.
+2. ``model``  — the smp factory and weights, losses, metrics and per-run statistics, devices and precision,
+   training, evaluation, prediction and export. Takes arrays and settings, never a run spec or a notebook.
+3. ``study``  — run specs, the poster's grid and reference numbers, notebook parameters, preparing data, run
+   folders and their execution (skip, resume, failed runs), the ablation ladder, external validation, summaries.
+4. ``report`` — the one reader of run folders, comparisons, the poster's tables, formatting, figures, HTML reports.
+
+At the top: ``errors`` and ``repro`` (imported by any layer), and ``cli`` (imports any layer). Notebooks call
+``study`` and ``report``; nothing below ``study`` knows that notebooks exist.
 """
 
 from __future__ import annotations
 
-from . import (
-    ablation,
-    cache,
-    config,
-    datasets,
-    evaluate,
-    external,
-    figures,
-    io,
-    losses,
-    metrics,
-    models,
-    quality,
-    reference,
-    repro,
-    runs,
-    stats,
-    study,
-    synthetic,
-    tables,
-    train,
-    transforms,
-)
-from .config import RunSpec
-from .datasets import DATASETS, build_manifest
+from . import data, model, report, study
 from .errors import ConfigError, DataError, SegUtilsError, TrainingError, WeightsError
-from .losses import LOSSES, build_loss
-from .models import ARCHS, build_model
-from .runs import collect_runs, execute_run, prepare_data
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ARCHS", "DATASETS", "LOSSES", "ConfigError", "DataError", "RunSpec", "SegUtilsError", "TrainingError",
-    "WeightsError", "ablation", "build_loss", "build_manifest", "build_model", "cache", "collect_runs", "config",
-    "datasets", "evaluate", "execute_run", "external", "figures", "io", "losses", "metrics", "models", "prepare_data",
-    "quality", "reference", "repro", "runs", "stats", "study", "synthetic", "tables", "train", "transforms",
-]
+__all__ = ["ConfigError", "DataError", "SegUtilsError", "TrainingError", "WeightsError", "data", "model", "report",
+           "study"]

@@ -10,15 +10,12 @@ import json
 import sys
 from pathlib import Path
 
-from .config import AUGMENTS, DEVICES, INTENSITIES, SCHEDULES, RunSpec
-from .datasets import DATASETS
+from .data import AUGMENTS, DATASETS, INTENSITIES
 from .errors import SegUtilsError
-from .losses import LOSSES
-from .models import ARCHS
+from .model import ARCHS, DEVICES, LOSSES, SCHEDULES
+from .study.spec import RunSpec
 
 __all__ = ["main", "build_parser"]
-
-_DEFAULTS = RunSpec("chest_xray", "unet", "resnet50", "bce")
 
 
 def _integer(text: str) -> int:
@@ -46,13 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--encoder", required=True, help="smp encoder: vgg19, resnet50, densenet121, ...")
     t.add_argument("--loss", required=True, choices=list(LOSSES))
     for name in ("image_size", "epochs", "batch_size", "patience", "seed", "limit"):
-        t.add_argument(f"--{name.replace('_', '-')}", type=_integer, default=getattr(_DEFAULTS, name))
+        t.add_argument(f"--{name.replace('_', '-')}", type=_integer, default=RunSpec.default(name))
     for name in ("lr", "min_delta", "val_fraction"):
-        t.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(_DEFAULTS, name))
-    t.add_argument("--weights", default="imagenet", help="imagenet | none | PATH (local weights file or HF cache)")
-    t.add_argument("--intensity", choices=INTENSITIES, default="none")
-    t.add_argument("--augment", choices=AUGMENTS, default="none")
-    t.add_argument("--schedule", choices=SCHEDULES, default="constant")
+        t.add_argument(f"--{name.replace('_', '-')}", type=float, default=RunSpec.default(name))
+    t.add_argument("--weights", default=RunSpec.default("weights"),
+                   help="imagenet | none | PATH (local weights file or HF cache)")
+    t.add_argument("--intensity", choices=INTENSITIES, default=RunSpec.default("intensity"))
+    t.add_argument("--augment", choices=AUGMENTS, default=RunSpec.default("augment"))
+    t.add_argument("--schedule", choices=SCHEDULES, default=RunSpec.default("schedule"))
     t.add_argument("--device", choices=DEVICES, default="auto")
     t.add_argument("--results", type=Path, default=Path("results"))
     t.add_argument("--cache-dir", type=Path, default=None, help="default: <results>/cache")
@@ -77,15 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _synth(args: argparse.Namespace) -> None:
-    from .synthetic import write_synthetic
+    from .data import SYNTHETIC_DATASETS, write_synthetic
+    from .study.reference import poster_panel_images
 
-    for name, root in write_synthetic(args.out, args.seed, args.n_train, args.n_test).items():
+    named = {name: poster_panel_images(name) for name in SYNTHETIC_DATASETS}
+    for name, root in write_synthetic(args.out, args.seed, args.n_train, args.n_test, named=named).items():
         print(f"{name}\t{root}")
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .models import find_local_weights
-    from .runs import check_writable, execute_run, prepare_data, resolve_device
+    from .model import resolve_device
+    from .model.models import find_local_weights
+    from .study import execute_run, prepare_data
+    from .study.prepare import check_writable
 
     spec = RunSpec(dataset=args.dataset, arch=args.arch, encoder=args.encoder, loss=args.loss,
                    image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -103,7 +105,7 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from .external import evaluate_external
+    from .study import evaluate_external
 
     metrics = evaluate_external(args.run, args.dataset, args.data_root, args.split, args.out, args.device,
                                 progress=not args.quiet)
@@ -111,8 +113,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _inspect(args: argparse.Namespace) -> None:
-    from .datasets import build_manifest
-    from .quality import inspect_manifest, write_report
+    from .data import build_manifest, inspect_manifest
+    from .data.quality import write_report
 
     report = inspect_manifest(build_manifest(args.dataset, args.data_root), progress=not args.quiet)
     print(report.summary.to_string(index=False))

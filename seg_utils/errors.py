@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["SegUtilsError", "ConfigError", "DataError", "WeightsError", "TrainingError"]
+from typing import Any
+
+__all__ = ["SegUtilsError", "ConfigError", "DataError", "WeightsError", "TrainingError", "check_choice"]
 
 
 class SegUtilsError(Exception):
@@ -23,3 +25,9 @@ class WeightsError(SegUtilsError):
 
 class TrainingError(SegUtilsError):
     """Training cannot go on (non-finite loss, a run folder that belongs to another spec)."""
+
+
+def check_choice(name: str, value: Any, choices: tuple | list | dict) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not valid; choose one of: {', '.join(map(str, choices))}")

@@ -24,8 +24,9 @@ def real_data(name: str) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
     """The three synthetic datasets, written once per session (small: 24 train, 8 test)."""
-    from seg_utils.synthetic import write_synthetic
+    from seg_utils.data.synthetic import SYNTHETIC_DATASETS, write_synthetic
+    from seg_utils.study.reference import poster_panel_images
 
     out = tmp_path_factory.mktemp("synthetic")
-    write_synthetic(out, seed=0, n_train=24, n_test=8)
+    write_synthetic(out, seed=0, n_train=24, n_test=8, named={d: poster_panel_images(d) for d in SYNTHETIC_DATASETS})
     return out

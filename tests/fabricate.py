@@ -9,17 +9,17 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from seg_utils.config import RunSpec
-from seg_utils.evaluate import save_predictions
-from seg_utils.io import write_csv, write_json
-from seg_utils.runs import run_dir_for
+from seg_utils.data.io import write_csv, write_json
+from seg_utils.model.evaluate import save_predictions
+from seg_utils.study.runs import run_dir_for
+from seg_utils.study.spec import RunSpec
 
 SIZE = 32
 
 
 def image_ids(dataset: str, n: int = 12) -> list[str]:
     """Test image ids of a dataset; the first four are the poster's named panel images."""
-    from seg_utils.reference import poster_panel_images
+    from seg_utils.study.reference import poster_panel_images
 
     named = [Path(s).stem for s in poster_panel_images(dataset)]
     return named + [f"{dataset}_img{i:03d}" for i in range(n - len(named))]
@@ -58,7 +58,7 @@ def make_run(results: Path, dataset: str, arch: str, encoder: str, loss: str, di
 
 
 def cache_for(dataset: str, ids: list[str] | None = None) -> SimpleNamespace:
-    """An object shaped like seg_utils.cache.CachedData for the fabricated test images."""
+    """An object shaped like seg_utils.data.cache.CachedData for the fabricated test images."""
     ids = ids or image_ids(dataset)
     m = masks(ids)
     images = np.repeat((m[..., None] * 120 + 60).astype(np.uint8), 3, axis=3)
@@ -68,7 +68,7 @@ def cache_for(dataset: str, ids: list[str] | None = None) -> SimpleNamespace:
 
 def runs_table(run_dirs: list[Path]) -> pd.DataFrame:
     """A run_grid-like table of fabricated runs."""
-    from seg_utils.io import read_json
+    from seg_utils.data.io import read_json
 
     rows = []
     for d in run_dirs:

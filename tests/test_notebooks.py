@@ -15,7 +15,7 @@ import papermill as pm
 import pytest
 import yaml
 
-from seg_utils.study import DatasetParams, TableParams
+from seg_utils.study.params import DatasetParams, TableParams
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"

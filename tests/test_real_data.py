@@ -6,7 +6,7 @@ import pytest
 
 from conftest import real_data
 from seg_utils.cli import main
-from seg_utils.io import read_json
+from seg_utils.data.io import read_json
 
 # Measured on this 2-core machine (python -m seg_utils train ... with exactly these arguments): Montgomery mean
 # per-image Dice 0.902 (median 0.917), 144 Shenzhen training images, 138 Montgomery test images.

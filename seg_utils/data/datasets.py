@@ -1,0 +1,87 @@
+"""Dataset adapters: a root folder in a dataset's real layout -> a manifest (see :mod:`.layout` for its columns).
+
+One module per layout family (:mod:`.isic`, :mod:`.chest_xray`, :mod:`.cbis_ddsm`, :mod:`.folder`); this module holds
+their registry and what works on any manifest.
+
+Example:
+    >>> manifest = build_manifest("chest_xray", "/kaggle/input/chest-xray-masks-and-labels")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ConfigError, DataError
+from .cbis_ddsm import cbis_ddsm_manifest
+from .chest_xray import chest_xray_manifest
+from .folder import folder_manifest
+from .io import MASK_PART_SEPARATOR
+from .isic import isic_manifest
+from .layout import MANIFEST_COLUMNS
+
+__all__ = ["DATASETS", "build_manifest", "manifest_fingerprint", "limit_manifest"]
+
+DATASETS: dict[str, Callable[[str | Path], pd.DataFrame]] = {
+    "isic2018": isic_manifest,
+    "chest_xray": chest_xray_manifest,
+    "cbis_ddsm": cbis_ddsm_manifest,
+    "folder": folder_manifest,
+}
+
+
+def build_manifest(dataset: str, root: str | Path) -> pd.DataFrame:
+    """Build the manifest of ``dataset`` found under ``root``.
+
+    Args:
+        dataset: a key of :data:`DATASETS`.
+        root: the folder holding the dataset (it may sit a few levels deeper, as in Kaggle mirrors).
+
+    Returns:
+        DataFrame with columns :data:`MANIFEST_COLUMNS`, sorted by split then image_id.
+
+    Raises:
+        ConfigError: unknown dataset name.
+        DataError: missing root, or no recognisable layout below it (the message lists what was found).
+    """
+    if dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+    df = DATASETS[dataset](root)
+    paired = df[(df.image_path != "") & (df.mask_path != "")]
+    if paired.empty:
+        raise DataError(f"{dataset} under {root}: found {len(df)} files but no image/mask pair; check that masks "
+                        "follow the dataset's naming (see seg_utils.data)")
+    return df
+
+
+def limit_manifest(manifest: pd.DataFrame, limit: int | None) -> pd.DataFrame:
+    """Keep the first ``limit`` rows of each split (sorted by image_id): quick runs on a subset."""
+    if not limit:
+        return manifest
+    return manifest.groupby("split", sort=False, group_keys=False).head(limit).reset_index(drop=True)
+
+
+def manifest_fingerprint(manifest: pd.DataFrame, with_mtime: bool = False) -> str:
+    """A short hash of what a manifest holds: ids, splits, file names and sizes (and mtimes if asked).
+
+    Without mtimes the fingerprint is the same on every machine holding the same files, which is what a
+    run spec records; the preprocessing cache adds mtimes so that a touched file rebuilds it.
+    """
+    h = hashlib.sha256()
+    for row in manifest[MANIFEST_COLUMNS].itertuples(index=False):
+        h.update(f"{row.image_id}\t{row.split}\t".encode())
+        for path in (row.image_path, row.mask_path):
+            for part in str(path).split(MASK_PART_SEPARATOR) if path else []:
+                try:
+                    st = os.stat(part)
+                    h.update(f"{Path(part).name}:{st.st_size}".encode())
+                    if with_mtime:
+                        h.update(f":{st.st_mtime_ns}".encode())
+                except OSError:
+                    h.update(f"{Path(part).name}:missing".encode())
+        h.update(b"\n")
+    return h.hexdigest()[:16]

@@ -1,0 +1,57 @@
+"""ISIC Task 1 layouts (2018, and the 2017 / 2016 releases that share its naming)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .layout import SPLITS, check_root, files, frame, layout_error, pair, walk_dirs
+
+__all__ = ["isic_manifest"]
+
+_ISIC_SPLIT = (("train", re.compile(r"train", re.I)), ("val", re.compile(r"valid", re.I)),
+               ("test", re.compile(r"test", re.I)))
+_ISIC_DIR = re.compile(r"^(ISIC|ISBI)", re.I)
+
+
+def _isic_split(name: str) -> str | None:
+    for split, pattern in _ISIC_SPLIT:
+        if pattern.search(name):
+            return split
+    return None
+
+
+def isic_manifest(root: str | Path) -> pd.DataFrame:
+    """ISIC 2018 Task 1 (and the 2017 / 2016 Task 1 layouts, which share the naming).
+
+    Images are ``ISIC_*.jpg`` in folders named like ``ISIC2018_Task1-2_Training_Input``,
+    ``ISIC-2017_Training_Data`` or ``ISBI2016_ISIC_Part1_Training_Data``; masks are
+    ``ISIC_*_segmentation.png`` in the matching ``*GroundTruth`` folder. Training / Validation / Test in
+    the folder name give the split. ``*_superpixels.png`` files of the 2017 release are ignored.
+    """
+    base = check_root(root, "isic2018")
+    images: dict[str, dict[str, Path]] = {s: {} for s in SPLITS}
+    masks: dict[str, dict[str, str]] = {s: {} for s in SPLITS}
+    source = "isic"
+    for d in walk_dirs(base):
+        split = _isic_split(d.name)
+        if not _ISIC_DIR.match(d.name) or split is None:
+            continue
+        year = re.search(r"20(1[6-9]|2\d)", d.name)
+        if year:
+            source = f"isic{year.group(0)}"
+        if "groundtruth" in d.name.lower():
+            for p in files(d, (".png",)):
+                if p.stem.endswith("_segmentation"):
+                    masks[split][p.stem[: -len("_segmentation")]] = str(p)
+        else:
+            for p in files(d, (".jpg", ".jpeg", ".png")):
+                if p.stem.startswith("ISIC_") and not p.stem.endswith(("_superpixels", "_segmentation")):
+                    images[split][p.stem] = p
+    rows = [r for s in SPLITS for r in pair(images[s], masks[s], s, source)]
+    if not any(images.values()):
+        raise layout_error("ISIC", base, "folders named ISIC*_Training_*/ISIC*_Test_* holding ISIC_*.jpg and "
+                            "*GroundTruth folders holding ISIC_*_segmentation.png")
+    return frame(rows)

@@ -1,0 +1,176 @@
+"""The ablation ladder as a table (one row per configuration and step) and a verdict in words.
+
+:func:`ablation_table` has one row per configuration and step: each seed's mean Dice separately (``dice_s<seed>``),
+the seed-pooled mean with its 95% BCa interval, the gain over the previous step (the mean paired per-image
+difference on the seeds both steps have, its BCa interval, and the Wilcoxon p Holm-adjusted over every step of the
+table), the training minutes per run and the poster's value of the configuration. :func:`verdict` says in words
+which options carry the gain.
+
+Example (the ablation cells of a dataset notebook)::
+
+    ladder = study.run_ladder(params, data)
+    steps = report.ablation_table(ladder, params.dataset)
+    report.verdict(steps)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..model.stats import pool_seeds, run_ci
+from ..study.grid import LOSS_NAMES, model_label
+from ..study.reference import poster_dice
+from .compare import holm, paired_comparison
+from .results import minutes, read_per_image
+
+__all__ = ["TABLE_COLUMNS", "ablation_table", "verdict"]
+
+TABLE_COLUMNS = ["model", "loss", "base", "step", "step_name", "dice", "ci_low", "ci_high", "gain", "gain_ci_low",
+                 "gain_ci_high", "p_holm", "significant", "vs_base", "n_seeds", "minutes", "poster", "status"]
+
+
+def _yes(value) -> bool:
+    return value is not pd.NA and not pd.isna(value) and bool(value)
+
+
+def _paired_mean(a: pd.DataFrame, b: pd.DataFrame) -> float:
+    merged = a[["image_id", "dice"]].merge(b[["image_id", "dice"]], on="image_id", suffixes=("_a", "_b"))
+    return float((merged.dice_b - merged.dice_a).mean())
+
+
+def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> pd.DataFrame:
+    """One row per configuration and step of a :func:`run_ladder` table, beside the poster's value.
+
+    Args:
+        ladder: :func:`run_ladder`'s table (its ``attrs`` name every step, configuration and seed of the ladder, so
+            those without a complete run are shown as missing; without them, those of its rows).
+        dataset: the dataset (for the poster's values).
+        alpha: the family-wise level of the Holm-adjusted gains.
+
+    Returns:
+        :data:`TABLE_COLUMNS` plus ``dice_s<seed>`` per seed: each seed's mean Dice, the seed-pooled mean and its
+        interval; ``gain`` over the step above (mean paired per-image difference on the seeds both steps have, BCa
+        interval, ``p_holm``: Wilcoxon, Holm-adjusted over the distinct comparisons of the table, so a comparison
+        two configurations share after a loss step counts once; none where a step trains the same runs as the step
+        above); ``significant`` (``p_holm < alpha``); ``vs_base`` (mean paired difference to step 0, on the seeds
+        both have); ``minutes`` (mean training time per run, from the run histories); ``status`` (``ok``,
+        ``partial``: fewer seeds than asked for, ``missing``). Empty (with a note) when no ablation was asked for.
+    """
+    ladder_steps = ladder.attrs.get("ladder") or [
+        (int(r.step), r.step_name, "") for r in ladder[["step", "step_name"]].drop_duplicates().sort_values("step")
+        .itertuples()]
+    seeds = ladder.attrs.get("seeds") or sorted(int(s) for s in ladder.seed.dropna().unique())
+    columns = TABLE_COLUMNS[:5] + [f"dice_s{s}" for s in seeds] + TABLE_COLUMNS[5:]
+    if not ladder_steps:
+        df = pd.DataFrame(columns=columns)
+        df.attrs.update(title="Ablation", notes=["no ablation was asked for (the parameter ablation_steps is empty)"])
+        return df
+    bases = ladder.attrs.get("bases") or [(b, g.arch.iloc[0], g.encoder.iloc[0], b.rsplit("-", 1)[-1])
+                                          for b, g in ladder.groupby("base", sort=False)]
+    rows, tests, same, comparisons = [], [], [], {}
+    for base, arch, encoder, base_loss in bases:
+        group = ladder[ladder.base == base]
+        first: dict[int, pd.DataFrame] = {}
+        previous: dict[int, tuple[str, pd.DataFrame]] = {}
+        for index, name, _option in ladder_steps:
+            runs = group[group.step == index]
+            current = {int(r.seed): (r.run_dir, read_per_image(r.run_dir)) for r in runs.itertuples()}
+            row = {"model": model_label(arch, encoder), "loss": LOSS_NAMES.get(base_loss, base_loss), "base": base,
+                   "step": index, "step_name": name, "n_seeds": len(current),
+                   "poster": poster_dice(dataset, arch, encoder, base_loss),
+                   "status": "missing" if not current else ("partial" if len(current) < len(seeds) else "ok")}
+            if current:
+                ci = run_ci(pool_seeds({s: t for s, (_d, t) in current.items()}), "dice")
+                row.update({"dice": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
+                            "minutes": float(np.mean([minutes(d) for d, _t in current.values()]))})
+                row.update({f"dice_s{s}": float(t.dice.mean()) for s, (_d, t) in current.items()})
+                if index == 0:
+                    first = {s: t for s, (_d, t) in current.items()}
+                on_first = sorted(set(first) & set(current))
+                if on_first:
+                    row["vs_base"] = _paired_mean(pool_seeds({s: first[s] for s in on_first}),
+                                                  pool_seeds({s: current[s][1] for s in on_first}))
+                common = sorted(set(current) & set(previous))
+                key = (tuple(previous[s][0] for s in common), tuple(current[s][0] for s in common))
+                if common and key[0] == key[1]:
+                    same.append(f"{row['model']} {row['loss']}: {name}")
+                elif common:
+                    if key not in comparisons:
+                        comparisons[key] = paired_comparison(pool_seeds({s: previous[s][1] for s in common}),
+                                                             pool_seeds({s: current[s][1] for s in common}))
+                    cmp = comparisons[key]
+                    row.update({"gain": cmp["diff"], "gain_ci_low": cmp["diff_ci_low"],
+                                "gain_ci_high": cmp["diff_ci_high"]})
+                    tests.append((len(rows), key))
+            previous = current
+            rows.append(row)
+    df = pd.DataFrame(rows).reindex(columns=columns)
+    keys = list(comparisons)
+    adjusted = dict(zip(keys, holm([comparisons[k]["p_value"] for k in keys]), strict=True)) if keys else {}
+    for i, key in tests:
+        df.loc[i, "p_holm"] = adjusted[key]
+    df["significant"] = pd.array([pd.NA if pd.isna(p) else bool(p < alpha) for p in df.p_holm], dtype="boolean")
+    notes = [f"steps are cumulative: each keeps the options above it; gain = mean paired per-image Dice "
+             f"difference to the step above (on the seeds both have), 95% BCa interval; p_holm: two-sided Wilcoxon "
+             f"signed-rank test, Holm-adjusted over the {len(keys)} distinct comparisons of this table; "
+             f"significant: p_holm < {alpha}; vs_base: mean paired difference to step 0",
+             "dice pools the seeds per image before the interval; dice_s<seed> is each seed's own mean",
+             "poster: the poster's value of the base configuration (its protocol, ImageNet weights, 224 px)"]
+    if same:
+        notes.append(f"no gain where a step trains the same runs as the step above: {'; '.join(same)}")
+    short = df[df.status != "ok"]
+    if len(short):
+        notes.append("not complete: " + "; ".join(f"{r.model} {r.loss} {r.step_name} ({r.status}, {r.n_seeds} of "
+                                                   f"{len(seeds)} seeds)" for r in short.itertuples())
+                     + ". Rerun with train=True to complete them (shards: merge their run folders, then rerun with "
+                       "shard='' and train=False)")
+    df.attrs.update(title="Ablation: data-driven options added one at a time", notes=notes + ladder.attrs.get(
+        "notes", []), hidden=["base"])
+    return df
+
+
+def verdict(table: pd.DataFrame) -> str:
+    """Which options carry the gain, in Markdown: per configuration, what each step adds and what is not complete."""
+    if table.empty:
+        return "No ablation was asked for (the parameter `ablation_steps` is empty)."
+    lines, finals = [], {}
+    for base, group in table.groupby("base", sort=False):
+        group = group.sort_values("step")
+        who = f"**{group.model.iloc[0]} {group.loss.iloc[0]}**"
+        done = group[group.dice.notna()]
+        if done.empty:
+            lines.append(f"- {who}: no complete run yet.")
+            continue
+        start, end = group.iloc[0], done.iloc[-1]
+        parts = []
+        for r in group[group.gain.notna()].itertuples():
+            sig = "significant" if _yes(r.significant) else "not significant"
+            parts.append(f"{r.step_name} {r.gain:+.3f} [{r.gain_ci_low:+.3f}, {r.gain_ci_high:+.3f}] ({sig}, "
+                         f"p_holm = {r.p_holm:.2g})")
+        text = f"- {who}: " + (f"{start.step_name} {start.dice:.3f} -> {end.step_name} {end.dice:.3f} "
+                               f"({end.vs_base:+.3f} paired over the base)" if pd.notna(end.vs_base) and end.step
+                               else f"{end.step_name} {end.dice:.3f}")
+        if pd.notna(end.vs_base) and end.step:
+            finals[base] = end
+        text += ("; step by step: " + "; ".join(parts) + "." if parts else "; no step has a comparison yet.")
+        up = [r.step_name for r in group.itertuples() if _yes(r.significant) and r.gain > 0]
+        down = [r.step_name for r in group.itertuples() if _yes(r.significant) and r.gain < 0]
+        best = done.loc[done.dice.idxmax()]
+        text += f" Highest Dice: {best.step_name} ({best.dice:.3f})."
+        text += f" Significant gains: {', '.join(up) if up else 'none'}."
+        text += f" Significant losses: {', '.join(down)}." if down else ""
+        short = group[group.status != "ok"]
+        if len(short):
+            text += " Not complete yet: " + ", ".join(f"{r.step_name} ({r.status})" for r in short.itertuples()) + "."
+        lines.append(text)
+        per_seed = ", ".join(f"seed {c[6:]} {end[c]:.3f}" for c in group.columns if c.startswith("dice_s")
+                             and pd.notna(end[c]))
+        poster = f"; the poster: {end.poster:.3f} (ImageNet weights, 224 px)" if pd.notna(end.poster) else ""
+        lines.append(f"  {end.step_name}, per seed: {per_seed}{poster}.")
+    starts = table[(table.step == 0) & table.dice.notna()]
+    if len(starts) > 1 and finals:
+        gains = ", ".join(f"{f.vs_base:+.3f} ({f.model} {f.loss}, up to {f.step_name})" for f in finals.values())
+        lines.append(f"- Model-driven vs data-driven: at step 0 the configurations differ by "
+                     f"{starts.dice.max() - starts.dice.min():.3f} Dice; the data-driven options add {gains}.")
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""Tables for reading: formatting, the poster's layout, notebook display, and the CSV + Markdown files."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.io import atomic_write, read_json, write_csv
+from ..study.grid import ARCH_NAMES, DATASET_NAMES, ENCODER_NAMES, LOSS_NAMES
+from .compare import DICE_PROTOCOL
+
+__all__ = ["format_value", "to_markdown", "show", "dice_protocol", "save_table", "poster_layout", "row_labels",
+           "summary_table"]
+
+
+def format_value(value: Any, column: str) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return "—"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        if column.startswith("p_"):
+            return f"{value:.3g}"
+        if float(value).is_integer() and column in ("starting", "final", "excluded", "used", "poster_starting",
+                                                    "poster_final", "diff_final", "n"):
+            return str(int(value))
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table: floats to 3 decimals (p-values to 3 significant digits), NaN as a dash,
+    booleans as yes/no."""
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(format_value(v, c) for v, c in zip(row, cols, strict=True)) + " |")
+    return "\n".join(lines)
+
+
+def show(df: pd.DataFrame, columns: list[str] | None = None, precision: int = 3):
+    """A table for reading in a notebook: floats to ``precision`` decimals, NaN as a dash, booleans as yes/no, text
+    left-aligned, no index, and the table's title and notes as its caption.
+
+    Args:
+        df: any table; the columns named in ``df.attrs["hidden"]`` (e.g. the raw arch / encoder keys beside the
+            model name, the seed spread of single-seed tables) are left out of the display.
+        columns: show only these columns (default: all but the hidden ones).
+        precision: decimals of floats.
+
+    Returns:
+        A :class:`pandas.io.formats.style.Styler` (the CSV keeps every column at full precision).
+    """
+    hidden = set(df.attrs.get("hidden", []))
+    shown = df[columns] if columns is not None else df[[c for c in df.columns if c not in hidden]]
+    shown = shown.copy()
+    for col in shown.columns:
+        if shown[col].dtype == bool or str(shown[col].dtype) == "boolean":
+            shown[col] = shown[col].map(lambda v: "—" if v is pd.NA else ("yes" if v else "no"))
+    is_text = pd.api.types.is_object_dtype, pd.api.types.is_string_dtype
+    text = [c for c in shown.columns if any(f(shown[c]) for f in is_text)]
+    parts = [f"<b>{html.escape(df.attrs['title'])}</b>"] if df.attrs.get("title") else []
+    parts += [f"Note: {html.escape(n)}" for n in df.attrs.get("notes", [])]
+    styler = shown.style.format(precision=precision, na_rep="—").hide(axis="index")
+    if text:
+        styler = styler.set_properties(subset=text, **{"text-align": "left"})
+    styler = styler.set_table_styles([{"selector": "caption", "props": "caption-side: top; text-align: left; "
+                                                                        "font-size: 0.9em; color: #444"}])
+    return styler.set_caption("<br>".join(parts)) if parts else styler
+
+
+def dice_protocol():
+    """The Dice protocol (:data:`.compare.DICE_PROTOCOL`) as Markdown, for display in a notebook."""
+    from IPython.display import Markdown
+
+    return Markdown(f"**Dice protocol.** {DICE_PROTOCOL}")
+
+
+def save_table(df: pd.DataFrame, name: str, results: str | Path, caption: str | None = None) -> list[Path]:
+    """Write ``<results>/tables/<name>.csv`` and ``<name>.md`` (the table with its title, notes and the Dice
+    protocol, :data:`.compare.DICE_PROTOCOL`, as the caption).
+
+    Returns:
+        ``[csv_path, md_path]``.
+    """
+    folder = Path(results) / "tables"
+    csv = write_csv(folder / f"{name}.csv", df)
+    title = df.attrs.get("title") or name
+    parts = [f"# {title}", ""]
+    if caption:
+        parts += [caption, ""]
+    parts += [to_markdown(df), ""]
+    notes = list(df.attrs.get("notes", []))
+    if notes:
+        parts += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
+    parts += [f"Dice protocol: {DICE_PROTOCOL}", ""]
+    md = folder / f"{name}.md"
+    with atomic_write(md) as fh:
+        fh.write("\n".join(parts))
+    return [csv, md]
+
+
+def poster_layout(df: pd.DataFrame, index: str | list[str], columns: str) -> pd.DataFrame:
+    """A score table in the poster's layout, each cell ``ours [ci_low, ci_high] (poster P)``.
+
+    Args:
+        df: a score table (:data:`SCORE_COLUMNS`).
+        index: row key(s), e.g. ``"arch"`` (Table 1) or ``["dataset", "model"]`` (Table 2).
+        columns: column key, e.g. ``"encoder"`` or ``"loss"``.
+    """
+    def cell(r: pd.Series) -> str:
+        ours = "missing" if r.status != "ok" else f"{r.dice:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+        if r.status == "ok" and r.n_seeds > 1:
+            ours += f" ± {r.seed_sd:.3f} sd over {r.n_seeds} seeds"
+        return ours + ("" if pd.isna(r.poster) else f" (poster {r.poster:.3f})")
+
+    names = {"arch": ARCH_NAMES, "encoder": ENCODER_NAMES, "loss": LOSS_NAMES, "dataset": DATASET_NAMES}
+    shown = df.assign(cell=df.apply(cell, axis=1))
+    for col, mapping in names.items():
+        shown[col] = shown[col].map(lambda v, m=mapping: m.get(v, v))
+    keys = [index] if isinstance(index, str) else list(index)
+    out = shown.pivot_table(index=keys, columns=columns, values="cell", aggfunc="first", sort=False)
+    out.columns.name = None
+    out = out.reset_index()
+    out.attrs = {"title": df.attrs.get("title", ""), "notes": list(df.attrs.get("notes", []))}
+    return out
+
+
+def row_labels(df: pd.DataFrame) -> list[str]:
+    """Short row labels of a table: the parts of dataset / model / loss that vary between its rows (e.g.
+    ``U-Net_RN50 · BCE``); ``work: model`` for the literature table."""
+    if "label" in df.columns:
+        return df["label"].astype(str).tolist()
+    if "work" in df.columns:
+        return [f"{w}: {m}" if m else str(w) for w, m in zip(df["work"], df["model"].fillna(""), strict=True)]
+    parts = [c for c in ("dataset", "model", "loss") if c in df.columns and df[c].nunique() > 1] or ["model"]
+    names = {"dataset": DATASET_NAMES, "loss": LOSS_NAMES}
+    return [" · ".join(str(names.get(c, {}).get(r[c], r[c])) for c in parts) for _, r in df.iterrows()]
+
+
+def summary_table(path: str | Path) -> pd.DataFrame:
+    """The artefacts a summary lists (``study.write_summary``), for display.
+
+    Returns:
+        DataFrame with columns ``artefact`` (path relative to the results folder), ``kind`` (table, figure, ...)
+        and ``kb`` (size).
+    """
+    path = Path(path)
+    results = path.parent.parent
+    arts = read_json(path).get("artefacts", [])
+    kinds = {".csv": "table (CSV)", ".md": "table (Markdown)", ".png": "figure (PNG)", ".pdf": "figure (PDF)"}
+    rows = [{"artefact": a, "kind": kinds.get(Path(a).suffix, Path(a).suffix.lstrip(".")),
+             "kb": -(-(results / a).stat().st_size // 1024) if (results / a).is_file() else None} for a in arts]
+    df = pd.DataFrame(rows, columns=["artefact", "kind", "kb"])
+    df.attrs["title"] = f"Written to {results} (listed in {path.relative_to(results)})"
+    return df

@@ -1,0 +1,99 @@
+"""The data-quality inspection as tables: counts per split beside the poster's, and the findings by check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..study.grid import DATASET_NAMES, GRID_DATASETS
+from ..study.reference import poster_quality
+from .tables import with_data_notes
+
+__all__ = ["QUALITY_COLUMNS", "quality_table", "quality_checks", "table_quality"]
+
+
+QUALITY_COLUMNS = ["dataset", "split", "source", "starting", "excluded", "final", "used", "poster_starting",
+                   "poster_final", "diff_final"]
+
+
+def quality_table(data: Any) -> pd.DataFrame:
+    """Poster-style data-quality counts of one prepared dataset: starting -> final per split, beside the poster's.
+
+    Args:
+        data: :class:`seg_utils.study.PreparedData` (its ``report``, ``manifest`` and ``clean``).
+
+    Returns:
+        DataFrame with columns :data:`QUALITY_COLUMNS`: ``starting`` manifest rows (orphans included),
+        ``excluded`` by the inspection, ``final`` clean rows, ``used`` rows the runs use (after ``limit``), the
+        poster's counts and ``diff_final`` (ours - poster).
+    """
+    summary = data.report.summary
+    sources = data.manifest.groupby("split").source.agg(lambda s: ", ".join(sorted(set(s))))
+    used = data.clean.groupby("split").size()
+    ours = pd.DataFrame({"dataset": data.dataset, "split": summary.split, "source": summary.split.map(sources),
+                         "starting": summary.starting, "excluded": summary.starting - summary.final,
+                         "final": summary.final, "used": summary.split.map(used).fillna(0).astype(int)})
+    ref = poster_quality()
+    ref = ref[ref.dataset == data.dataset].rename(columns={"starting": "poster_starting", "final": "poster_final",
+                                                           "source": "poster_source"})
+    df = ours.merge(ref[["split", "poster_starting", "poster_final", "poster_source"]], on="split", how="outer")
+    df["dataset"] = data.dataset
+    df["source"] = df.source.fillna(df.poster_source)
+    df["diff_final"] = df.final - df.poster_final
+    order = {"train": 0, "val": 1, "test": 2}
+    df = df.sort_values("split", key=lambda s: s.map(order)).reset_index(drop=True)[QUALITY_COLUMNS]
+    counts = ["starting", "excluded", "final", "used", "poster_starting", "poster_final", "diff_final"]
+    df[counts] = df[counts].astype("Int64")  # counts stay integers beside the poster's blanks
+    df.attrs["title"] = f"Data quality inspection, {DATASET_NAMES.get(data.dataset, data.dataset)}"
+    df.attrs["notes"] = ["starting: manifest rows (images and masks, orphans included); final: after the "
+                         "inspection; used: what the runs train and test on (after limit); poster: the poster's "
+                         "counts (blank where it gives none)."]
+    return df
+
+
+def quality_checks(report: Any) -> pd.DataFrame:
+    """Findings of the inspection counted by check and action, one column per split.
+
+    Returns:
+        DataFrame with columns ``check, action`` and one count column per split (``train``, ``val``, ``test``
+        as present), plus ``total``; one row ``(none)`` with total 0 when nothing was found.
+    """
+    f = report.findings
+    if f.empty:
+        df = pd.DataFrame({"check": ["(none)"], "action": ["-"], "total": [0]})
+        df.attrs["notes"] = ["the inspection found nothing to report or exclude."]
+        return df
+    df = f.groupby(["check", "action", "split"]).size().unstack("split", fill_value=0)
+    df = df[[s for s in ("train", "val", "test") if s in df.columns]]
+    df["total"] = df.sum(axis=1)
+    df = df.reset_index()
+    df.columns.name = None
+    df.attrs["title"] = "Findings of the data-quality inspection by check"
+    return df
+
+
+def table_quality(results: str | Path) -> pd.DataFrame:
+    """The data-quality table of all three datasets, from the dataset notebooks' ``tables/quality_<dataset>.csv``.
+
+    A dataset whose notebook has not run shows only the poster's counts.
+
+    Returns:
+        DataFrame with columns :data:`QUALITY_COLUMNS`.
+    """
+    frames, notes = [], []
+    ref = poster_quality()
+    for ds in GRID_DATASETS:
+        path = Path(results) / "tables" / f"quality_{ds}.csv"
+        if path.is_file():
+            frames.append(pd.read_csv(path))
+        else:
+            notes.append(f"{DATASET_NAMES[ds]}: no quality table (run its dataset notebook); poster counts only.")
+            r = ref[ref.dataset == ds]
+            frames.append(pd.DataFrame({"dataset": ds, "split": r.split, "source": r.source,
+                                        "poster_starting": r.starting, "poster_final": r.final}))
+    df = pd.concat(frames, ignore_index=True).reindex(columns=QUALITY_COLUMNS)
+    df.attrs["notes"] = notes
+    return with_data_notes(df, "Data quality inspection: counts per split, ours beside the poster's", results,
+                           GRID_DATASETS)

@@ -1,0 +1,131 @@
+"""The one reader of run folders and notebook summaries: every table, figure and notebook reads results here.
+
+A run folder (:mod:`seg_utils.study.runs`) holds ``spec.json``, ``metrics.json``, ``history.csv``, ``per_image.csv``
+and ``predictions.npz``; a notebook's summary (:mod:`seg_utils.study.summary`) names its parameters and runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.io import read_json
+from ..model.evaluate import load_predictions
+from ..study.grid import LOSS_NAMES, model_label
+from ..study.spec import RunSpec
+from ..study.summary import summary_path
+
+__all__ = ["KEY", "GRID_OPTIONS", "read_per_image", "read_history", "read_predictions", "read_summary",
+           "read_summaries", "minutes", "collect_runs", "select_runs", "run_label", "load_histories", "load_per_image"]
+
+#: What identifies a configuration across seeds.
+KEY = ["dataset", "arch", "encoder", "loss"]
+#: The data-driven options that tell a grid run from an ablation run of the same configuration.
+GRID_OPTIONS = ("intensity", "augment", "schedule")
+
+
+def read_per_image(run_dir: str | Path) -> pd.DataFrame:
+    """A run's ``per_image.csv`` (``image_id`` kept as text)."""
+    return pd.read_csv(Path(run_dir) / "per_image.csv", dtype={"image_id": str})
+
+
+def read_history(run_dir: str | Path) -> pd.DataFrame:
+    """A run's ``history.csv`` (empty when it has none yet)."""
+    path = Path(run_dir) / "history.csv"
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+
+def read_predictions(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """``{image_id: bool (H, W)}`` of a run's test predictions."""
+    return load_predictions(Path(run_dir) / "predictions.npz")
+
+
+def read_summary(results: str | Path, name: str) -> dict[str, Any]:
+    """The summary notebook ``name`` wrote (``{}`` when it has not run)."""
+    path = summary_path(results, name)
+    return read_json(path) if path.is_file() else {}
+
+
+def read_summaries(results: str | Path) -> list[dict[str, Any]]:
+    """Every notebook summary under ``results`` (unreadable ones left out), by file name."""
+    out = []
+    for path in sorted(summary_path(results, "*").parent.glob("*.json")):
+        try:
+            out.append(read_json(path))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def minutes(run_dir: str | Path) -> float:
+    """Training minutes of a run, summed over its epochs (NaN without a history)."""
+    history = read_history(run_dir)
+    return float(history.seconds.sum() / 60) if "seconds" in history else float("nan")
+
+
+def collect_runs(results: str | Path, dataset: str | None = None) -> pd.DataFrame:
+    """One row per complete run under ``results/runs``: the spec's fields, the metrics and ``run_dir``."""
+    base = Path(results) / "runs"
+    rows = []
+    for metrics in sorted(base.glob(f"{dataset or '*'}/*/metrics.json")):
+        run_dir = metrics.parent
+        row = dict(read_json(run_dir / "spec.json"))
+        row.update({f"m_{k}" if k in row else k: v for k, v in read_json(metrics).items()})
+        row["run_dir"] = str(run_dir)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def select_runs(results: str | Path, dataset: str | None = None) -> pd.DataFrame:
+    """The complete runs under ``results/runs`` that stand for each dataset's grid, one per configuration and seed.
+
+    A run counts when its data-driven options (intensity, augmentation, schedule) are the grid's: those of the
+    dataset notebook's parameters in ``summaries/dataset_<dataset>.json``, or the poster's (none, none, constant)
+    where no summary exists yet. So the runs of an ablation ladder (same configuration, other options) never stand
+    in for the grid's, whatever state the folder is in. Of several counting runs of one configuration and seed, one
+    the summary lists as a grid run wins, then the one whose ``metrics.json`` is newest (e.g. other epochs).
+
+    Returns:
+        :func:`collect_runs`'s columns (``dataset, arch, encoder, loss, seed, ..., run_dir``), one
+        row per configuration and seed; empty (with those key columns) when there is no run.
+    """
+    runs = collect_runs(results, dataset)
+    if runs.empty:
+        return pd.DataFrame(columns=[*KEY, "seed", "run_dir"])
+    keep, listed = np.zeros(len(runs), bool), set()
+    for ds in runs.dataset.unique():
+        summary = read_summary(results, f"dataset_{ds}")
+        options = {k: summary.get("parameters", {}).get(k, RunSpec.default(k)) for k in GRID_OPTIONS}
+        same = np.ones(len(runs), bool)
+        for field, value in options.items():
+            same &= (runs[field] if field in runs else pd.Series(RunSpec.default(field), index=runs.index)) \
+                .eq(value).to_numpy()
+        keep |= (runs.dataset == ds).to_numpy() & same
+        listed |= {Path(r["run_dir"]).name for r in summary.get("runs", [])}
+    runs = runs[keep].copy()
+    runs["_listed"] = runs.run_dir.map(lambda d: Path(d).name in listed)
+    runs["_mtime"] = [(Path(d) / "metrics.json").stat().st_mtime_ns for d in runs.run_dir]
+    runs = runs.sort_values(["_listed", "_mtime"], kind="stable").drop_duplicates([*KEY, "seed"], keep="last")
+    return runs.drop(columns=["_listed", "_mtime"]).sort_values([*KEY, "seed"]).reset_index(drop=True)
+
+
+def run_label(row: Mapping[str, Any], with_seed: bool) -> str:
+    """``U-Net_RN50 BCE`` (and `` s1`` with the seed): how the figures name a run."""
+    name = f"{model_label(row['arch'], row['encoder'])} {LOSS_NAMES.get(row['loss'], row['loss'])}"
+    return f"{name} s{row['seed']}" if with_seed else name
+
+
+def load_histories(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``{run label: history}`` of the runs in ``runs`` (a ``study.run_grid`` table), e.g. ``U-Net_RN50 BCE``."""
+    with_seed = runs.seed.nunique() > 1
+    return {run_label(row, with_seed): read_history(row["run_dir"]) for row in runs.to_dict("records")}
+
+
+def load_per_image(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``{run label: per-image metrics}`` of the runs in ``runs`` (a ``study.run_grid`` table)."""
+    with_seed = runs.seed.nunique() > 1
+    return {run_label(row, with_seed): read_per_image(row["run_dir"]) for row in runs.to_dict("records")}

@@ -1,0 +1,267 @@
+"""The poster's tables, recomputed from the run folders, each beside the poster's own numbers.
+
+Every score table has one row per configuration (dataset, architecture, encoder, loss) and the columns of
+:data:`SCORE_COLUMNS`: our mean per-image Dice (seeds pooled per image, :func:`seg_utils.model.stats.pool_seeds`), its
+95% bootstrap interval (:func:`seg_utils.model.stats.run_ci`), the mean and sd across seeds, the poster's value, the
+difference (ours - poster) and whether the poster's value lies inside our interval. A configuration without a
+complete run stays in the table as ``missing`` with NaN values, and the table's notes say so.
+
+The tables and their comparisons (:func:`.compare.compare_all`, Holm-adjusted within each table):
+
+- Table 1 (:func:`table_encoders`, :func:`compare_encoders`): ISIC 2018, BCE, U-Net / DeepLabV3+ x VGG19 /
+  ResNet50 / DenseNet121; each pair of encoders within an architecture and the two architectures per encoder.
+- Table 2 (:func:`table_losses`, :func:`compare_losses`): BCE vs Log-Cosh Dice per ResNet50 model and dataset.
+- The CBIS-DDSM literature comparison (:func:`table_literature`); the data-quality counts are in :mod:`.quality`.
+
+Notes and the title travel in ``DataFrame.attrs`` (``title``, ``notes``); :func:`save_table` writes them with the
+Dice protocol (:data:`.compare.DICE_PROTOCOL`) into the Markdown caption.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..model.stats import pool_seeds, run_ci, seed_summary
+from ..study.grid import (
+    ARCH_NAMES,
+    DATASET_NAMES,
+    ENCODER_NAMES,
+    GRID_DATASETS,
+    LOSS_NAMES,
+    POSTER_ARCHS,
+    POSTER_ENCODERS,
+    POSTER_LOSSES,
+    TABLE1_CONFIGS,
+    TABLE2_ROWS,
+    model_label,
+    poster_grid,
+)
+from ..study.reference import poster_dice, poster_literature
+from .compare import COMPARE_COLUMNS, compare_all
+from .display import row_labels
+from .results import KEY, read_per_image, read_summary, select_runs
+
+__all__ = ["SCORE_COLUMNS", "score_runs", "dataset_table", "table_encoders", "table_losses", "compare_encoders",
+           "compare_losses", "table_literature", "data_notes", "with_data_notes", "per_image_of"]
+
+SCORE_COLUMNS = ["dataset", "model", "loss", "dice", "ci_low", "ci_high", "poster", "diff", "poster_in_ci", "n_images",
+                 "n_seeds", "seed_mean", "seed_sd", "status", "arch", "encoder"]
+"""Columns of every score table (see the module docstring)."""
+
+
+def _pooled(runs: pd.DataFrame) -> dict[tuple, tuple[pd.DataFrame, dict[int, pd.DataFrame]]]:
+    """``{(dataset, arch, encoder, loss): (seed-pooled per-image table, {seed: per-image table})}``."""
+    out = {}
+    for key, group in runs.groupby(KEY, sort=False):
+        by_seed = {int(r.seed): read_per_image(r.run_dir) for r in group.itertuples()}
+        out[tuple(key)] = (pool_seeds(by_seed), by_seed)
+    return out
+
+
+def _in_ci(low: float, high: float, value: float | None) -> Any:
+    if value is None or not np.isfinite(low) or not np.isfinite(high):
+        return pd.NA
+    return bool(low <= value <= high)
+
+
+def score_runs(runs: pd.DataFrame, configs: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    """Score each configuration of ``configs`` from the runs in ``runs``.
+
+    Args:
+        runs: one row per run with columns ``dataset, arch, encoder, loss, seed, run_dir`` (a
+            :func:`select_runs` or ``study.run_grid`` table).
+        configs: ``(dataset, arch, encoder, loss)`` in the order the table shows them.
+
+    Returns:
+        DataFrame with columns :data:`SCORE_COLUMNS`, one row per configuration; ``status`` is ``ok`` or
+        ``missing`` (no complete run: NaN values). ``attrs["notes"]`` lists the missing configurations.
+    """
+    pooled = _pooled(runs) if len(runs) else {}
+    rows, missing = [], []
+    for dataset, arch, encoder, loss in configs:
+        poster = poster_dice(dataset, arch, encoder, loss)
+        row = {"dataset": dataset, "model": model_label(arch, encoder), "arch": arch, "encoder": encoder,
+               "loss": loss, "status": "missing", "n_seeds": 0, "n_images": 0, "poster": poster}
+        hit = pooled.get((dataset, arch, encoder, loss))
+        if hit is None:
+            missing.append(f"{DATASET_NAMES.get(dataset, dataset)} {row['model']} {LOSS_NAMES.get(loss, loss)}")
+        else:
+            table, by_seed = hit
+            ci = run_ci(table, "dice")
+            spread = seed_summary(by_seed)
+            row.update({"status": "ok", "n_seeds": len(by_seed), "n_images": ci["n"], "dice": ci["mean"],
+                        "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "seed_mean": spread["mean"],
+                        "seed_sd": spread["sd"]})
+        rows.append(row)
+    df = pd.DataFrame(rows).reindex(columns=SCORE_COLUMNS)
+    df["diff"] = df.dice - df.poster.astype(float)
+    df["poster_in_ci"] = pd.array([_in_ci(lo, hi, p) for lo, hi, p in zip(df.ci_low, df.ci_high, df.poster,
+                                                                               strict=True)], dtype="boolean")
+    df.attrs["notes"] = ([f"no complete run, shown as missing: {', '.join(missing)}"] if missing else [])
+    df.attrs["hidden"] = ["arch", "encoder"] + (["seed_mean", "seed_sd"] if df.n_seeds.max() <= 1 else [])
+    return df
+
+
+def dataset_table(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Per-configuration Dice with CI of one dataset's grid (:func:`seg_utils.study.grid.poster_grid`), seeds pooled.
+
+    Args:
+        runs: the dataset notebook's ``study.run_grid`` table.
+        dataset: the dataset.
+
+    Returns:
+        See :func:`score_runs`.
+    """
+    df = score_runs(runs, [(dataset, *c) for c in poster_grid(dataset)])
+    df.attrs["title"] = f"Dice per configuration, {DATASET_NAMES[dataset]}"
+    return df
+
+
+def data_notes(results: str | Path, datasets: tuple[str, ...] = GRID_DATASETS) -> list[str]:
+    """One note per dataset on where its runs' data came from (read from the dataset notebook's summary)."""
+    notes = []
+    for ds in datasets:
+        p = read_summary(results, f"dataset_{ds}").get("parameters")
+        if p is None:
+            continue
+        src = ("SYNTHETIC demo data (the numbers only show that the pipeline works; they are not comparable with "
+               "the poster)" if not p.get("data_root") else f"data under {p['data_root']}")
+        notes.append(f"{DATASET_NAMES[ds]}: {src}; {p.get('image_size')} px, up to {p.get('epochs')} epochs, "
+                     f"weights {p.get('weights')}, limit {p.get('limit') or 'none'}.")
+    return notes
+
+
+def with_data_notes(df: pd.DataFrame, title: str, results: str | Path, datasets: tuple[str, ...]) -> pd.DataFrame:
+    """``df`` with its title, and a note per dataset on where its runs' data came from (:func:`data_notes`)."""
+    df.attrs["title"] = title
+    df.attrs["notes"] = list(df.attrs.get("notes", [])) + data_notes(results, datasets)
+    return df
+
+
+def table_encoders(results: str | Path) -> pd.DataFrame:
+    """Table 1: ISIC 2018, BCE, U-Net and DeepLabV3+ with VGG19, ResNet50 and DenseNet121 (see :func:`score_runs`)."""
+    df = score_runs(select_runs(results, "isic2018"), TABLE1_CONFIGS)
+    return with_data_notes(df, "Table 1: encoder comparison (ISIC 2018, binary cross-entropy, Dice)", results,
+                           ("isic2018",))
+
+
+def table_losses(results: str | Path) -> pd.DataFrame:
+    """Table 2: BCE vs Log-Cosh Dice per ResNet50 model and dataset, in the poster's row order."""
+    configs = [(ds, a, "resnet50", loss) for ds, a in TABLE2_ROWS for loss in POSTER_LOSSES]
+    df = score_runs(select_runs(results), configs)
+    return with_data_notes(df, "Table 2: loss comparison (Dice)", results, GRID_DATASETS)
+
+
+def _compare(results: str | Path, dataset: str | None, pairs: list[tuple[tuple, tuple, str]],
+             alpha: float, with_loss: bool) -> pd.DataFrame:
+    pooled = {k: v[0] for k, v in _pooled(select_runs(results, dataset)).items()}
+
+    def name(c: tuple) -> str:
+        return f"{DATASET_NAMES.get(c[0], c[0])} {model_label(c[1], c[2])} {LOSS_NAMES.get(c[3], c[3])}"
+
+    def short(c: tuple) -> str:  # the comparison column names the rest
+        return f"{model_label(c[1], c[2])} {LOSS_NAMES.get(c[3], c[3])}" if with_loss else model_label(c[1], c[2])
+
+    present = [(a, b, what) for a, b, what in pairs if a in pooled and b in pooled]
+    absent = [(a, b, what) for a, b, what in pairs if not (a in pooled and b in pooled)]
+    if present:
+        table = compare_all({name(k): v for k, v in pooled.items()}, [(name(a), name(b)) for a, b, _ in present],
+                            alpha=alpha)
+    else:
+        table = pd.DataFrame(columns=COMPARE_COLUMNS)
+    table.insert(0, "comparison", [what for _, _, what in present])
+    table["a"], table["b"] = [short(a) for a, _, _ in present], [short(b) for _, b, _ in present]
+    gaps = pd.DataFrame({"comparison": [w for _, _, w in absent], "a": [short(a) for a, _, _ in absent],
+                         "b": [short(b) for _, b, _ in absent], "significant": False})
+    out = pd.concat([table, gaps], ignore_index=True) if len(gaps) else table
+    out["significant"] = out["significant"].astype(bool)
+    notes = [f"diff = b - a (mean of per-image differences); p: two-sided Wilcoxon signed-rank, Holm-adjusted over "
+             f"the {len(present)} comparisons of this table; significant = p_holm < {alpha}."]
+    if absent:
+        notes.append(f"not compared (a configuration has no complete run): {len(absent)} pair(s), shown with NaN.")
+    out.attrs["notes"] = notes
+    return out.reindex(columns=["comparison", *COMPARE_COLUMNS])
+
+
+def compare_encoders(results: str | Path, alpha: float = 0.05) -> pd.DataFrame:
+    """Table 1's paired comparisons: every pair of encoders within each architecture, and U-Net vs DeepLabV3+ per
+    encoder, on the same ISIC 2018 test images; Holm-adjusted as one family.
+
+    Returns:
+        DataFrame with columns ``comparison`` and :data:`.compare.COMPARE_COLUMNS`.
+    """
+    pairs = [(("isic2018", a, e1, "bce"), ("isic2018", a, e2, "bce"), f"encoders within {ARCH_NAMES[a]}")
+             for a in POSTER_ARCHS for e1, e2 in combinations(POSTER_ENCODERS, 2)]
+    pairs += [(("isic2018", "unet", e, "bce"), ("isic2018", "deeplabv3plus", e, "bce"),
+               f"architectures with {ENCODER_NAMES[e]}") for e in POSTER_ENCODERS]
+    df = _compare(results, "isic2018", pairs, alpha, with_loss=False)
+    return with_data_notes(df, "Table 1: paired comparisons (ISIC 2018, BCE)", results, ("isic2018",))
+
+
+def compare_losses(results: str | Path, alpha: float = 0.05) -> pd.DataFrame:
+    """Table 2's paired comparisons: BCE (a) vs Log-Cosh Dice (b) per model and dataset; Holm-adjusted together.
+
+    Returns:
+        DataFrame with columns ``comparison`` and :data:`.compare.COMPARE_COLUMNS`.
+    """
+    pairs = [((ds, a, "resnet50", "bce"), (ds, a, "resnet50", "logcosh_dice"),
+              f"losses, {model_label(a, 'resnet50')} on {DATASET_NAMES[ds]}") for ds, a in TABLE2_ROWS]
+    df = _compare(results, None, pairs, alpha, with_loss=True)
+    return with_data_notes(df, "Table 2: paired comparisons, BCE vs Log-Cosh Dice", results, GRID_DATASETS)
+
+
+def table_literature(results: str | Path) -> pd.DataFrame:
+    """The poster's CBIS-DDSM literature comparison with our best CBIS-DDSM configuration added.
+
+    Returns:
+        DataFrame with columns ``work, model, loss, dice, ci_low, ci_high, poster, diff, setting, source``:
+        the literature rows as reported on the poster (``source`` = ``poster``), then ``this study``: the
+        configuration with the highest mean Dice among our CBIS-DDSM runs, its interval, and the poster's value
+        for that same configuration (NaN row when there is no CBIS-DDSM run).
+    """
+    lit = poster_literature()
+    lit = lit.assign(ci_low=np.nan, ci_high=np.nan, poster=np.nan, diff=np.nan, source="poster")
+    scores = score_runs(select_runs(results, "cbis_ddsm"), [("cbis_ddsm", *c) for c in poster_grid("cbis_ddsm")])
+    ok = scores[scores.status == "ok"]
+    if len(ok):
+        best = ok.loc[ok.dice.idxmax()]
+        ours = {"work": "this study", "model": f"{ARCH_NAMES[best.arch]} ({ENCODER_NAMES[best.encoder]})",
+                "loss": LOSS_NAMES.get(best.loss, best.loss), "dice": best.dice, "ci_low": best.ci_low,
+                "ci_high": best.ci_high, "poster": best.poster, "diff": best["diff"],
+                "setting": f"best of our {len(ok)} CBIS-DDSM configurations; {int(best.n_images)} test images, "
+                           f"{int(best.n_seeds)} seed(s)", "source": "this study"}
+        notes = []
+    else:
+        ours = {"work": "this study", "model": "", "loss": "", "setting": "no complete CBIS-DDSM run",
+                "source": "this study"}
+        notes = ["no complete CBIS-DDSM run: the row 'this study' is missing (NaN)."]
+    df = pd.concat([lit, pd.DataFrame([ours])], ignore_index=True)
+    df = df[["work", "model", "loss", "dice", "ci_low", "ci_high", "poster", "diff", "setting", "source"]]
+    df.attrs["notes"] = notes + ["Literature values are as reported on the poster, not recomputed; their test sets "
+                                 "and protocols differ (see 'setting')."]
+    return with_data_notes(df, "CBIS-DDSM masses: literature comparison (Dice)", results, ("cbis_ddsm",))
+
+
+def per_image_of(results: str | Path, df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``{row label: seed-pooled per-image table}`` of the configurations of a score table that have runs.
+
+    Args:
+        results: the results folder.
+        df: a score table (:data:`SCORE_COLUMNS`).
+
+    Returns:
+        Per-image tables with columns ``image_id, dice, n_seeds`` (:func:`seg_utils.model.stats.pool_seeds`), keyed by
+        :func:`row_labels`, in the table's order.
+    """
+    pooled = _pooled(select_runs(results))
+    out = {}
+    for label, row in zip(row_labels(df), df.itertuples(), strict=True):
+        hit = pooled.get((row.dataset, row.arch, row.encoder, row.loss))
+        if hit is not None:
+            out[label] = hit[0]
+    return out

@@ -1,0 +1,28 @@
+"""The study layer: run specs, the poster's grid and reference numbers, notebook parameters, preparing data, run
+folders and their execution, the ablation ladder, external validation, notebook summaries.
+
+Imports the data and model layers below it, nothing from the report layer above. A dataset notebook calls::
+
+    params = study.dataset_params(globals())
+    data = study.prepare(params)
+    runs = study.run_grid(params, data)
+    ladder = study.run_ladder(params, data)
+    study.write_summary(params, ..., runs=runs, ablation_runs=ladder)
+"""
+
+from __future__ import annotations
+
+from .ablation import LADDER_SUMMARY_COLUMNS, run_ladder
+from .execute import RUN_SUMMARY_COLUMNS, grid_specs, run_grid
+from .external import evaluate_external
+from .grid import DATASET_NAMES, GRID_DATASETS, LOSS_NAMES, model_label, poster_grid
+from .params import DatasetParams, TableParams, dataset_params, table_params
+from .prepare import PreparedData, prepare, prepare_data
+from .runs import execute_run, run_dir_for, run_status
+from .spec import RunSpec
+from .summary import write_summary
+
+__all__ = ["DATASET_NAMES", "GRID_DATASETS", "LADDER_SUMMARY_COLUMNS", "LOSS_NAMES", "RUN_SUMMARY_COLUMNS",
+           "DatasetParams", "PreparedData", "RunSpec", "TableParams", "dataset_params", "evaluate_external",
+           "execute_run", "grid_specs", "model_label", "poster_grid", "prepare", "prepare_data", "run_dir_for",
+           "run_grid", "run_ladder", "run_status", "table_params", "write_summary"]

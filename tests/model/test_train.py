@@ -1,0 +1,116 @@
+"""Training: early stopping, NaN guard, determinism and resume after a real SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from seg_utils.data.io import read_json
+from seg_utils.errors import TrainingError
+from seg_utils.model.models import build_model
+from seg_utils.model.train import EarlyStopping, batches, fit
+from seg_utils.study.spec import RunSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_early_stopping_follows_keras():
+    es = EarlyStopping(patience=2, min_delta=0.1)
+    assert es.step(1.0, 1)            # first value is always an improvement
+    assert not es.step(0.95, 2)       # better, but by less than min_delta
+    assert not es.should_stop
+    assert not es.step(0.92, 3)
+    assert es.should_stop and es.best_epoch == 1 and es.best == 1.0
+
+
+def test_last_batch_of_one_is_dropped():
+    gen = torch.Generator().manual_seed(0)
+    sizes = [len(b) for b in batches(9, 4, gen)]
+    assert sizes == [4, 4]
+    assert sorted(len(b) for b in batches(10, 4, gen)) == [2, 4, 4]
+
+
+def _tiny(n=8, size=32):
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 255, (n, size, size, 3), dtype=torch.uint8, generator=g)
+    masks = (images[..., 0] > 128).to(torch.uint8)
+    return images, masks
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path):
+    calls = {"n": 0}
+
+    def loss_fn(logits, target):
+        calls["n"] += 1
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+        return loss * float("nan") if calls["n"] > 3 else loss  # 2 train + 1 val call per epoch
+
+    spec = RunSpec("folder", "unet", "resnet18", "bce", image_size=32, epochs=5, batch_size=4, weights="none")
+    model = build_model("unet", "resnet18", "none")
+    with pytest.raises(TrainingError, match="became nan in epoch 2"):
+        fit(model, loss_fn, _tiny(), _tiny(4), spec, tmp_path, torch.device("cpu"), progress=False)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 1
+    assert len(pd.read_csv(tmp_path / "history.csv")) == 1
+
+
+def _train_cmd(data_root: Path, results: Path, epochs: int = 6) -> list[str]:
+    return [sys.executable, "-m", "seg_utils", "train", "--dataset", "chest_xray", "--data-root", str(data_root),
+            "--arch", "deeplabv3plus", "--encoder", "resnet18", "--loss", "bce_dice", "--image-size", "32",
+            "--epochs", str(epochs), "--batch-size", "4", "--patience", "50", "--weights", "none", "--limit", "12",
+            "--augment", "flips", "--schedule", "cosine", "--device", "cpu", "--results", str(results), "--quiet"]
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers_and_sigkill_resume_is_exact(synthetic_root, tmp_path):
+    data = synthetic_root / "chest_xray"
+    runs = {}
+    for name in ("a", "b"):
+        out = subprocess.run(_train_cmd(data, tmp_path / name), env=_env(), capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr
+        runs[name] = Path(out.stdout.strip().splitlines()[-1])
+    assert runs["a"].name == runs["b"].name
+    metrics_a = read_json(runs["a"] / "metrics.json")
+    assert read_json(runs["b"] / "metrics.json")["dice_mean"] == metrics_a["dice_mean"]
+
+    # Kill a third run with SIGKILL after its second epoch checkpoint, mid-way through the third.
+    results = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(data, results), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run_dir = results / "runs" / "chest_xray" / runs["a"].name
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        hist = run_dir / "history.csv"
+        if hist.is_file() and len(pd.read_csv(hist)) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "metrics.json").exists()
+    assert not list(run_dir.glob("*.tmp")) or all(p.name.startswith(".") for p in run_dir.glob("*.tmp"))
+    out = subprocess.run(_train_cmd(data, results), env=_env(), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    resumed = read_json(run_dir / "metrics.json")
+    for key in ("dice_mean", "iou_mean", "best_epoch", "best_val_loss", "epochs_run"):
+        assert resumed[key] == metrics_a[key], key
+    pd.testing.assert_frame_equal(pd.read_csv(run_dir / "per_image.csv"), pd.read_csv(runs["a"] / "per_image.csv"))
+    hist_a = pd.read_csv(runs["a"] / "history.csv")
+    hist_c = pd.read_csv(run_dir / "history.csv")
+    pd.testing.assert_frame_equal(hist_c[["train_loss", "val_loss", "val_dice", "lr"]],
+                                  hist_a[["train_loss", "val_loss", "val_dice", "lr"]])
+
+    # A complete run is skipped: the same command returns at once with the same folder.
+    again = subprocess.run(_train_cmd(data, results), env=_env(), capture_output=True, text=True, timeout=600)
+    assert again.stdout.strip().splitlines()[-1] == str(run_dir)
+    assert read_json(run_dir / "metrics.json") == resumed
