@@ -13,7 +13,8 @@ from pathlib import Path
 from .data import AUGMENTS, DATASETS, INTENSITIES
 from .errors import SegUtilsError
 from .model import ARCHS, DEVICES, LOSSES, SCHEDULES
-from .study.spec import RunSpec
+from .model.precision import MEMORY_FORMATS, PRECISIONS
+from .study.spec import CBIS_TASKS, EVAL_RESOLUTIONS, KEEP_WEIGHTS, VAL_SOURCES, RunSpec
 
 __all__ = ["main", "build_parser"]
 
@@ -51,6 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--intensity", choices=INTENSITIES, default=RunSpec.default("intensity"))
     t.add_argument("--augment", choices=AUGMENTS, default=RunSpec.default("augment"))
     t.add_argument("--schedule", choices=SCHEDULES, default=RunSpec.default("schedule"))
+    t.add_argument("--val-source", choices=VAL_SOURCES, default=RunSpec.default("val_source"),
+                   help="validation split: a share of training drawn by patient, or the dataset's own")
+    t.add_argument("--cbis-task", choices=CBIS_TASKS, default=RunSpec.default("cbis_task"),
+                   help="CBIS-DDSM: whole mammograms, or one mass-centred (oracle) crop per abnormality")
+    t.add_argument("--keep-weights", choices=KEEP_WEIGHTS, default=RunSpec.default("keep_weights"),
+                   help="after early stopping: restore the best epoch's weights, or keep the last (Keras' default)")
+    t.add_argument("--eval-resolution", choices=EVAL_RESOLUTIONS, default=RunSpec.default("eval_resolution"),
+                   help="score test masks at the model's input size or at each mask's own size")
+    t.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto: measured on the CPU (once per machine and model), bf16/fp16 on a GPU")
+    t.add_argument("--memory-format", choices=MEMORY_FORMATS, default="auto")
+    t.add_argument("--resume-from", type=Path, default=None,
+                   help="a previous session's results folder (read-only): its copy of this run is brought in first")
     t.add_argument("--device", choices=DEVICES, default="auto")
     t.add_argument("--results", type=Path, default=Path("results"))
     t.add_argument("--cache-dir", type=Path, default=None, help="default: <results>/cache")
@@ -69,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("inspect", help="data-quality inspection of a dataset")
     i.add_argument("--dataset", required=True, choices=list(DATASETS))
     i.add_argument("--data-root", required=True, type=Path)
+    i.add_argument("--cbis-task", choices=CBIS_TASKS, default=RunSpec.default("cbis_task"))
     i.add_argument("--out", type=Path, default=None, help="findings CSV (a summary CSV is written beside it)")
     i.add_argument("--quiet", action="store_true")
     return p
@@ -88,19 +103,26 @@ def _train(args: argparse.Namespace) -> None:
     from .model.models import find_local_weights
     from .study import execute_run, prepare_data
     from .study.prepare import check_writable
+    from .study.resume import import_runs
 
     spec = RunSpec(dataset=args.dataset, arch=args.arch, encoder=args.encoder, loss=args.loss,
                    image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                    patience=args.patience, min_delta=args.min_delta, val_fraction=args.val_fraction, seed=args.seed,
                    weights=args.weights, limit=args.limit, intensity=args.intensity, augment=args.augment,
-                   schedule=args.schedule)
+                   schedule=args.schedule, val_source=args.val_source, cbis_task=args.cbis_task,
+                   keep_weights=args.keep_weights, eval_resolution=args.eval_resolution)
     device = resolve_device(args.device)  # fail before the data is prepared, not after
     if spec.weights not in ("imagenet", "none"):
         find_local_weights(spec.weights, spec.encoder)
     check_writable(args.results)
     data = prepare_data(args.dataset, args.data_root, spec.image_size, args.results, spec.intensity, spec.limit,
-                        cache_dir=args.cache_dir, progress=not args.quiet)
-    run_dir = execute_run(spec, data, args.results, device, progress=not args.quiet)
+                        cache_dir=args.cache_dir, progress=not args.quiet, cbis_task=spec.cbis_task)
+    if args.resume_from:
+        spec = spec.replace(data_fingerprint=data.fingerprint, quality_rules=data.report.rules.fingerprint)
+        for note in import_runs(args.resume_from, args.results, [spec]):
+            print(note, file=sys.stderr)
+    run_dir = execute_run(spec, data, args.results, device, progress=not args.quiet, precision=args.precision,
+                          memory_format=args.memory_format)
     print(run_dir)
 
 
@@ -116,7 +138,8 @@ def _inspect(args: argparse.Namespace) -> None:
     from .data import build_manifest, inspect_manifest
     from .data.quality import write_report
 
-    report = inspect_manifest(build_manifest(args.dataset, args.data_root), progress=not args.quiet)
+    report = inspect_manifest(build_manifest(args.dataset, args.data_root, cbis_task=args.cbis_task),
+                              progress=not args.quiet)
     print(report.summary.to_string(index=False))
     if len(report.findings):
         print(report.findings.groupby(["check", "action"]).size().rename("n").reset_index().to_string(index=False))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SegUtilsError", "ConfigError", "DataError", "WeightsError", "TrainingError", "check_choice"]
+__all__ = ["SegUtilsError", "ConfigError", "DataError", "WeightsError", "TrainingError", "CheckpointError",
+           "check_choice"]
 
 
 class SegUtilsError(Exception):
@@ -25,6 +26,10 @@ class WeightsError(SegUtilsError):
 
 class TrainingError(SegUtilsError):
     """Training cannot go on (non-finite loss, a run folder that belongs to another spec)."""
+
+
+class CheckpointError(TrainingError):
+    """A checkpoint that cannot be read (truncated, damaged, not a checkpoint)."""
 
 
 def check_choice(name: str, value: Any, choices: tuple | list | dict) -> None:

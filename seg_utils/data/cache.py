@@ -32,7 +32,8 @@ from ..errors import check_choice
 from .datasets import manifest_fingerprint
 from .io import read_image, read_mask, write_csv
 
-__all__ = ["INTENSITIES", "CachedData", "build_cache", "cache_key", "preprocess_pair", "apply_intensity"]
+__all__ = ["INTENSITIES", "CachedData", "build_cache", "cache_key", "preprocess_pair", "apply_intensity",
+           "parse_crop", "read_native_mask"]
 
 INTENSITIES = ("none", "clahe", "equalize")
 _VERSION = 1  # bump when the preprocessing changes
@@ -50,6 +51,14 @@ class CachedData:
     def split(self, name: str) -> np.ndarray:
         """Row numbers of split ``name``."""
         return np.flatnonzero(self.index.split.to_numpy() == name)
+
+    def __getstate__(self) -> dict:
+        """Pickled as its folder only (worker processes map the arrays again instead of copying them)."""
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        loaded = _load(Path(state["path"]))
+        self.images, self.masks, self.index, self.path = loaded.images, loaded.masks, loaded.index, loaded.path
 
 
 def apply_intensity(image: np.ndarray, intensity: str) -> np.ndarray:
@@ -73,11 +82,40 @@ def apply_intensity(image: np.ndarray, intensity: str) -> np.ndarray:
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
-def preprocess_pair(image_path: str, mask_path: str, size: int,
-                    intensity: str = "none") -> tuple[np.ndarray, np.ndarray]:
-    """Read, resize (images: area interpolation; masks: nearest) and normalise one pair."""
-    image = read_image(image_path, draft_size=(2 * size, 2 * size))
-    mask = read_mask(mask_path)
+def parse_crop(crop: object) -> tuple[int, int, int, int] | None:
+    """A manifest ``crop`` cell (``"y0 x0 y1 x1"`` in the image's own pixels) as a tuple; None for no crop."""
+    if crop is None or (isinstance(crop, float) and np.isnan(crop)) or not str(crop).strip():
+        return None
+    y0, x0, y1, x1 = (int(v) for v in str(crop).split())
+    return y0, x0, y1, x1
+
+
+def _crop(array: np.ndarray, crop: tuple[int, int, int, int] | None) -> np.ndarray:
+    """``array[y0:y1, x0:x1]``, padded with zeros where the window leaves the image."""
+    if crop is None:
+        return array
+    y0, x0, y1, x1 = crop
+    out = np.zeros((y1 - y0, x1 - x0, *array.shape[2:]), dtype=array.dtype)
+    h, w = array.shape[:2]
+    sy0, sx0, sy1, sx1 = max(y0, 0), max(x0, 0), min(y1, h), min(x1, w)
+    if sy1 > sy0 and sx1 > sx0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = array[sy0:sy1, sx0:sx1]
+    return out
+
+
+def read_native_mask(row: pd.Series) -> np.ndarray:
+    """A clean manifest row's mask at its own resolution (its crop window applied): what ``eval_resolution=
+    'original'`` scores against. Boolean ``(H, W)``."""
+    return _crop(read_mask(row.mask_path), parse_crop(row.get("crop")))
+
+
+def preprocess_pair(image_path: str, mask_path: str, size: int, intensity: str = "none",
+                    crop: object = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read, crop (a manifest ``crop`` window, if any), resize (images: area interpolation; masks: nearest) and
+    normalise one pair."""
+    window = parse_crop(crop)
+    image = _crop(read_image(image_path, draft_size=None if window else (2 * size, 2 * size)), window)
+    mask = _crop(read_mask(mask_path), window)
     image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     mask = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST)
     return apply_intensity(image, intensity), mask
@@ -119,8 +157,10 @@ def build_cache(manifest: pd.DataFrame, size: int, cache_dir: str | Path, intens
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
         masks = np.lib.format.open_memmap(tmp / "masks.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
 
+        crops = rows["crop"] if "crop" in rows else pd.Series([None] * n)
+
         def work(i: int) -> None:
-            images[i], masks[i] = preprocess_pair(rows.image_path[i], rows.mask_path[i], size, intensity)
+            images[i], masks[i] = preprocess_pair(rows.image_path[i], rows.mask_path[i], size, intensity, crops[i])
 
         with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
             list(tqdm(pool.map(work, range(n)), total=n, desc=f"cache {size}px", disable=not progress))

@@ -34,12 +34,14 @@ DATASETS: dict[str, Callable[[str | Path], pd.DataFrame]] = {
 }
 
 
-def build_manifest(dataset: str, root: str | Path) -> pd.DataFrame:
+def build_manifest(dataset: str, root: str | Path, cbis_task: str = "whole") -> pd.DataFrame:
     """Build the manifest of ``dataset`` found under ``root``.
 
     Args:
         dataset: a key of :data:`DATASETS`.
         root: the folder holding the dataset (it may sit a few levels deeper, as in Kaggle mirrors).
+        cbis_task: CBIS-DDSM's task, ``whole`` or ``mass_crop`` (see :mod:`.cbis_ddsm`); other datasets take only
+            ``whole``.
 
     Returns:
         DataFrame with columns :data:`MANIFEST_COLUMNS`, sorted by split then image_id.
@@ -50,7 +52,12 @@ def build_manifest(dataset: str, root: str | Path) -> pd.DataFrame:
     """
     if dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
-    df = DATASETS[dataset](root)
+    if dataset == "cbis_ddsm":
+        df = cbis_ddsm_manifest(root, task=cbis_task)
+    elif cbis_task != "whole":
+        raise ConfigError(f"cbis_task={cbis_task!r} applies to cbis_ddsm only, not {dataset!r}")
+    else:
+        df = DATASETS[dataset](root)
     paired = df[(df.image_path != "") & (df.mask_path != "")]
     if paired.empty:
         raise DataError(f"{dataset} under {root}: found {len(df)} files but no image/mask pair; check that masks "
@@ -69,10 +76,14 @@ def manifest_fingerprint(manifest: pd.DataFrame, with_mtime: bool = False) -> st
     """A short hash of what a manifest holds: ids, splits, file names and sizes (and mtimes if asked).
 
     Without mtimes the fingerprint is the same on every machine holding the same files, which is what a
-    run spec records; the preprocessing cache adds mtimes so that a touched file rebuilds it.
+    run spec records; the preprocessing cache adds mtimes so that a touched file rebuilds it. A ``crop`` window
+    (mass-centred crops) counts too, where a row has one.
     """
     h = hashlib.sha256()
-    for row in manifest[MANIFEST_COLUMNS].itertuples(index=False):
+    crops = manifest["crop"].fillna("").astype(str).tolist() if "crop" in manifest else [""] * len(manifest)
+    for row, crop in zip(manifest[MANIFEST_COLUMNS].itertuples(index=False), crops, strict=True):
+        if crop.strip():
+            h.update(f"crop {crop}\t".encode())
         h.update(f"{row.image_id}\t{row.split}\t".encode())
         for path in (row.image_path, row.mask_path):
             for part in str(path).split(MASK_PART_SEPARATOR) if path else []:

@@ -6,19 +6,24 @@ precision 1). The study's headline number is the mean of per-image Dice ("micro-
 terms), not a Dice pooled over all pixels of the test set; both are reported (field-notes section 3.3).
 
 HD95 (:func:`hd95`) is the 95th-percentile symmetric Hausdorff distance between the mask boundaries, in pixels,
-computed as MONAI's ``HausdorffDistanceMetric(percentile=95, directed=False)`` does; it is undefined (NaN) when
-exactly one of the two masks is empty, and :func:`summarise` averages it over the images where it is defined.
+computed as MONAI's ``HausdorffDistanceMetric(percentile=95, directed=False)`` does. It is undefined (NaN) for a
+complete miss, when exactly one of the two masks is empty. :func:`summarise` reports three numbers so that misses
+neither vanish nor dominate: the mean over the images where it is defined, the number of misses, and a penalised
+mean where each miss counts as the image's diagonal (the worst distance possible in that image), the convention of
+segmentation challenges that penalise a missing structure with a maximal distance.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.ndimage import binary_erosion, distance_transform_edt
 
-__all__ = ["THRESHOLD", "METRIC_COLUMNS", "HD95_PERCENTILE", "confusion", "hd95", "per_image_metrics", "summarise"]
+__all__ = ["THRESHOLD", "METRIC_COLUMNS", "HD95_PERCENTILE", "confusion", "hd95", "per_image_metrics", "summarise",
+           "penalised_hd95"]
 
 THRESHOLD = 0.5
 METRIC_COLUMNS = ["dice", "iou", "precision", "recall"]
@@ -108,17 +113,33 @@ def hd95(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.array([_hd95_one(p, t) for p, t in zip(pred, target, strict=True)], dtype=np.float64)
 
 
-def per_image_metrics(pred: np.ndarray, target: np.ndarray) -> pd.DataFrame:
+def penalised_hd95(values: np.ndarray, shapes: Sequence[tuple[int, int]]) -> np.ndarray:
+    """HD95 with each complete miss (NaN) replaced by its image's diagonal, ``hypot(H, W)`` in pixels."""
+    diagonal = np.array([np.hypot(h, w) for h, w in shapes], dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(np.isnan(values), diagonal, values)
+
+
+def per_image_metrics(pred: np.ndarray | Sequence[np.ndarray],
+                      target: np.ndarray | Sequence[np.ndarray]) -> pd.DataFrame:
     """Dice, IoU, precision, recall and HD95 per image.
 
     Args:
-        pred: boolean predictions ``(N, H, W)`` (probabilities already thresholded at :data:`THRESHOLD`).
-        target: boolean ground truth of the same shape.
+        pred: boolean predictions ``(N, H, W)`` (probabilities already thresholded at :data:`THRESHOLD`), or a
+            sequence of 2-D masks of different sizes (evaluation at each image's own resolution).
+        target: boolean ground truth of the same shape(s).
 
     Returns:
-        DataFrame with columns ``dice, iou, precision, recall, tp, fp, fn, hd95``, one row per image (``hd95`` in
-        pixels, NaN where exactly one mask is empty; see :func:`hd95`).
+        DataFrame with columns ``dice, iou, precision, recall, tp, fp, fn, hd95, hd95_penalised``, one row per
+        image (``hd95`` in pixels, NaN for a complete miss; ``hd95_penalised`` the image's diagonal there; see
+        :func:`hd95`).
     """
+    if not isinstance(pred, np.ndarray) or not isinstance(target, np.ndarray):
+        if len(pred) != len(target):
+            raise ValueError(f"{len(pred)} predictions but {len(target)} targets")
+        rows = [per_image_metrics(np.asarray(p)[None], np.asarray(t)[None]) for p, t in zip(pred, target, strict=True)]
+        return pd.concat(rows, ignore_index=True) if rows else per_image_metrics(np.zeros((0, 1, 1), bool),
+                                                                                 np.zeros((0, 1, 1), bool))
     if pred.shape != target.shape:
         raise ValueError(f"prediction shape {pred.shape} differs from target shape {target.shape}")
     c = confusion(pred, target)
@@ -129,7 +150,8 @@ def per_image_metrics(pred: np.ndarray, target: np.ndarray) -> pd.DataFrame:
         "precision": _ratio(tp, tp + fp),
         "recall": _ratio(tp, tp + fn),
         "tp": tp, "fp": fp, "fn": fn,
-        "hd95": hd95(pred, target),
+        "hd95": (h := hd95(pred, target)),
+        "hd95_penalised": penalised_hd95(h, [pred.shape[1:]] * len(pred)),
     })
 
 
@@ -137,8 +159,9 @@ def summarise(per_image: pd.DataFrame) -> dict[str, float]:
     """Headline numbers of a per-image table: means, medians, sd, pooled Dice, n_images.
 
     ``hd95`` (when the table has it) is summarised over the images where it is defined (NaN-ignoring mean, median
-    and sd); ``hd95_n_undefined`` counts the images left out (exactly one of prediction and target empty). The
-    other columns are summarised as before.
+    and sd); ``hd95_misses`` counts the images left out (complete misses: exactly one of prediction and target
+    empty); ``hd95_penalised_mean`` averages ``hd95_penalised`` (a miss counts as the image's diagonal) over all
+    images.
     """
     out: dict[str, float] = {"n_images": int(len(per_image))}
     for col in METRIC_COLUMNS:
@@ -154,7 +177,9 @@ def summarise(per_image: pd.DataFrame) -> dict[str, float]:
             out["hd95_mean"] = float(np.nanmean(values))
             out["hd95_median"] = float(np.nanmedian(values))
             out["hd95_sd"] = float(np.nanstd(values, ddof=1)) if n_defined > 1 else (0.0 if n_defined else np.nan)
-        out["hd95_n_undefined"] = int(len(values) - n_defined)
+        out["hd95_misses"] = int(len(values) - n_defined)
+        if "hd95_penalised" in per_image:
+            out["hd95_penalised_mean"] = float(per_image["hd95_penalised"].astype(float).mean())
     tp, fp, fn = (float(per_image[k].sum()) for k in ("tp", "fp", "fn"))
     out["dice_pooled"] = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) > 0 else 1.0
     return out

@@ -16,7 +16,8 @@ from .ablation import LADDER_SUMMARY_COLUMNS, run_ladder
 from .execute import RUN_SUMMARY_COLUMNS, grid_specs, run_grid
 from .external import evaluate_external
 from .grid import DATASET_NAMES, GRID_DATASETS, LOSS_NAMES, model_label, poster_grid
-from .params import DatasetParams, TableParams, dataset_params, table_params
+from .notebook import dataset_params, table_params
+from .params import DatasetParams, TableParams
 from .prepare import PreparedData, prepare, prepare_data
 from .runs import execute_run, run_dir_for, run_status
 from .spec import RunSpec

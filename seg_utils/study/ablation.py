@@ -48,7 +48,7 @@ def ladder_jobs(params: DatasetParams) -> list[tuple[Step, str, RunSpec]]:
     spec)``: seed, then step, then configuration. Two rungs can share a spec (a loss step can turn two
     configurations into one run)."""
     return [(step, config_name(arch, encoder, loss), params.spec(arch, encoder, loss, seed).replace(**step.changes))
-            for seed in params.seeds for step in params.ladder for arch, encoder, loss in params.grid]
+            for seed in params.seeds for step in params.ladder for arch, encoder, loss in params.ablation_grid]
 
 
 def ladder_specs(params: DatasetParams, jobs: list[tuple[Step, str, RunSpec]] | None = None) -> list[RunSpec]:
@@ -93,6 +93,6 @@ def run_ladder(params: DatasetParams, data: PreparedData) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=LADDER_COLUMNS)
     out.attrs["notes"] = runs.attrs.get("notes", [])
     out.attrs["ladder"] = [(s.index, s.name, s.option) for s in params.ladder]
-    out.attrs["bases"] = [(config_name(*c), *c) for c in params.grid] if out.attrs["ladder"] else []
+    out.attrs["bases"] = [(config_name(*c), *c) for c in params.ablation_grid] if out.attrs["ladder"] else []
     out.attrs["seeds"] = params.seeds
     return out

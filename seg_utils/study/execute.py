@@ -1,4 +1,10 @@
-"""Running a notebook's grid: each configuration and seed of the parameters, skipping complete runs.
+"""Running a notebook's grid: each configuration and seed of the parameters, skipping complete runs, going on
+past failed ones, several at once on one device when asked (``parallel_runs``).
+
+Runs are independent processes' work when ``parallel_runs`` > 1: each run is trained in a worker process, and a
+run-level lock (:mod:`.locks`) keeps two workers, or two shards on one results folder, from training one run twice.
+A run that fails (a NaN loss, out of memory twice, a damaged checkpoint) is recorded as ``failed`` with its reason
+and the grid goes on; a rerun tries it again.
 
 Example (the training cell of a dataset notebook)::
 
@@ -7,17 +13,24 @@ Example (the training cell of a dataset notebook)::
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Iterable
-from typing import Any
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pandas as pd
+import torch
 
 from ..data.io import read_json
-from ..model import resolve_device
+from ..errors import DataError, TrainingError
 from .grid import config_name
+from .locks import RunLocked, run_lock
+from .parallel import resolve_parallel_runs
 from .params import DatasetParams
-from .runs import execute_run, run_dir_for, run_status
+from .prepare import PreparedData
+from .resume import import_runs
+from .runs import execute_run, read_failure, run_dir_for, run_status
 from .spec import RunSpec
 
 __all__ = ["RUN_COLUMNS", "RUN_SUMMARY_COLUMNS", "grid_specs", "run_grid", "execute_specs"]
@@ -29,60 +42,104 @@ def grid_specs(params: DatasetParams) -> list[RunSpec]:
 
 #: The columns of a :func:`run_grid` table worth reading (the others identify the run for the library).
 RUN_SUMMARY_COLUMNS = ["config", "seed", "action", "dice_mean", "dice_ci_low", "dice_ci_high", "epochs_run",
-                       "best_epoch", "stopped_early", "seconds"]
+                       "best_epoch", "stopped_early", "precision", "seconds", "reason"]
 
-RUN_COLUMNS = ["dataset", "config", "label", "arch", "encoder", "loss", "seed", "action", "dice_mean", "dice_ci_low",
-               "dice_ci_high", "epochs_run", "best_epoch", "stopped_early", "seconds", "run_dir"]
+RUN_COLUMNS = ["dataset", "config", "label", "arch", "encoder", "loss", "seed", "action", "status", "dice_mean",
+               "dice_ci_low", "dice_ci_high", "epochs_run", "best_epoch", "stopped_early", "precision", "seconds",
+               "reason", "run_dir"]
+#: What went wrong in a run that the grid records as failed and goes past (anything else stops the notebook).
+_RUN_FAILURES = (TrainingError, DataError, RuntimeError)
 
 
-def run_grid(params: DatasetParams, data) -> pd.DataFrame:
-    """Train and evaluate every run of the grid: complete runs are skipped, interrupted ones resume.
+def run_grid(params: DatasetParams, data: PreparedData) -> pd.DataFrame:
+    """Train and evaluate every run of the grid: complete runs are skipped, interrupted ones resume, failed ones are
+    tried again.
 
     Args:
         params: the notebook's parameters.
-        data: :func:`prepare`'s result for the same parameters.
+        data: :func:`~.prepare.prepare`'s result for the same parameters.
 
     Returns:
-        One row per run, columns ``dataset, config, label, arch, encoder, loss, seed, action`` (``trained``, ``resumed``
-        or ``skipped``), ``dice_mean, dice_ci_low, dice_ci_high, epochs_run, best_epoch, stopped_early, seconds``
-        (wall time in this call) and ``run_dir``.
+        One row per run, columns :data:`RUN_COLUMNS`: ``action`` is ``trained``, ``resumed``, ``retried``,
+        ``skipped`` (complete before), ``failed`` or ``not run`` (``train=False``); ``status`` is the run folder's
+        (``complete``, ``failed``, ``partial``, ``new``); ``reason`` says why a run failed; ``seconds`` is the wall
+        time in this call.
     """
     return execute_specs(params, [(spec, data) for spec in grid_specs(params)])
 
 
-def execute_specs(params: DatasetParams, jobs: Iterable[tuple[RunSpec, Any]]) -> pd.DataFrame:
-    """Run each ``(spec, prepared data)`` of ``jobs`` in order (skip complete runs, resume interrupted ones).
+def _run_one(spec: RunSpec, data: PreparedData, results: Path, device: str, progress: bool, precision: str,
+             memory_format: str) -> tuple[str, float]:
+    """Train one run unless it is complete; returns ``(action, seconds)``. Failures are recorded, not raised."""
+    run_dir = run_dir_for(spec, results)
+    before = run_status(run_dir)
+    if before == "complete":
+        return "skipped", 0.0
+    t0 = time.perf_counter()
+    try:
+        execute_run(spec, data, results, device, progress, precision, memory_format)
+    except RunLocked:  # another process (a parallel worker, another shard) trains it: wait for it to finish
+        with run_lock(run_dir, wait=True):
+            pass
+        return ("trained elsewhere" if run_status(run_dir) == "complete" else "failed"), time.perf_counter() - t0
+    except _RUN_FAILURES:
+        return "failed", time.perf_counter() - t0
+    return {"partial": "resumed", "failed": "retried"}.get(before, "trained"), time.perf_counter() - t0
 
-    With ``params.train`` false nothing is trained: runs that are not complete are left out of the table (its
-    ``attrs["notes"]`` counts them), and the tables built from it show them as missing.
+
+def _worker(args: tuple) -> tuple[str, float]:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    return _run_one(*args)
+
+
+def execute_specs(params: DatasetParams, jobs: Iterable[tuple[RunSpec, PreparedData]]) -> pd.DataFrame:
+    """Run each ``(spec, prepared data)`` of ``jobs`` (skip complete runs, resume interrupted ones, retry failed
+    ones), ``params.parallel_runs`` at a time.
+
+    With ``params.train`` false nothing is trained: runs that are not complete are listed as ``not run`` (its
+    ``attrs["notes"]`` counts them), and the tables built from it show them as missing. With
+    ``params.resume_from`` the runs of a previous session's output are brought in first (:mod:`.resume`).
 
     Returns:
         One row per job with the columns of :data:`RUN_COLUMNS` (see :func:`run_grid`).
     """
-    device = None  # resolved when a run needs training, so train=False renders a cuda profile's report anywhere
+    jobs = [(spec.replace(data_fingerprint=data.fingerprint, quality_rules=data.report.rules.fingerprint), data)
+            for spec, data in jobs]
+    notes = import_runs(params.resume_from, params.results, [s for s, _ in jobs]) if params.resume_from else []
+    actions: dict[str, tuple[str, float]] = {}
+    todo = [(s, d) for s, d in jobs if run_status(run_dir_for(s, params.results)) != "complete"]
+    if params.train and todo:
+        args = [(s, d, params.results, params.device, params.progress, params.precision, params.memory_format)
+                for s, d in todo]
+        workers = resolve_parallel_runs(params.parallel_runs, params.device, todo)
+        if workers > 1:
+            notes.append(f"{len(todo)} run(s) trained {workers} at a time (parallel_runs={params.parallel_runs})")
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                done = list(pool.map(_worker, args))
+        else:
+            done = [_run_one(*a) for a in args]
+        actions = {s.name: a for (s, _), a in zip(todo, done, strict=True)}
     rows, not_run = [], []
-    for spec, data in jobs:
-        filled = spec.replace(data_fingerprint=data.fingerprint, quality_rules=data.report.rules.fingerprint)
-        run_dir = run_dir_for(filled, params.results)
-        before = run_status(run_dir)
-        if before != "complete" and not params.train:
-            not_run.append(filled.name)
-            continue
-        t0 = time.perf_counter()
-        if before != "complete":
-            device = device or resolve_device(params.device)
-            run_dir = execute_run(spec, data, params.results, device, progress=params.progress)
-        metrics = read_json(run_dir / "metrics.json")
+    for spec, _data in jobs:
+        run_dir = run_dir_for(spec, params.results)
+        status = run_status(run_dir)
+        action, seconds = actions.get(spec.name, ("skipped" if status == "complete" else "not run", 0.0))
+        if action == "not run":
+            not_run.append(spec.name)
+        metrics = read_json(run_dir / "metrics.json") if status == "complete" else {}
         rows.append({
-            "dataset": spec.dataset, "config": config_name(spec.arch, spec.encoder, spec.loss),
-            "label": spec.label, "arch": spec.arch,
-            "encoder": spec.encoder, "loss": spec.loss, "seed": spec.seed,
-            "action": {"complete": "skipped", "partial": "resumed"}.get(before, "trained"),
-            **{k: metrics.get(k) for k in ("dice_mean", "dice_ci_low", "dice_ci_high", "epochs_run", "best_epoch",
-                                           "stopped_early")},
-            "seconds": round(time.perf_counter() - t0, 1), "run_dir": str(run_dir),
+            "dataset": spec.dataset, "config": config_name(spec.arch, spec.encoder, spec.loss), "label": spec.label,
+            "arch": spec.arch, "encoder": spec.encoder, "loss": spec.loss, "seed": spec.seed, "action": action,
+            "status": status, **{k: metrics.get(k) for k in ("dice_mean", "dice_ci_low", "dice_ci_high", "epochs_run",
+                                                            "best_epoch", "stopped_early", "precision")},
+            "seconds": round(seconds, 1), "reason": read_failure(run_dir).get("reason", ""), "run_dir": str(run_dir),
         })
     df = pd.DataFrame(rows, columns=RUN_COLUMNS)
-    df.attrs["notes"] = ([f"train=False: {len(not_run)} run(s) not complete and not trained: {', '.join(not_run)}"]
-                         if not_run else [])
+    if not_run:
+        notes.append(f"train=False: {len(not_run)} run(s) not complete and not trained: {', '.join(not_run)}")
+    failed = df[df.status == "failed"]
+    if len(failed):
+        notes.append(f"{len(failed)} run(s) failed (rerun to try them again): "
+                     + "; ".join(f"{r.config} s{r.seed}: {r.reason}" for r in failed.itertuples()))
+    df.attrs["notes"] = notes
     return df

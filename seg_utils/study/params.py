@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import types
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,48 +29,48 @@ import pandas as pd
 from ..data import AUGMENTS, INTENSITIES
 from ..errors import ConfigError, check_choice
 from ..model import DEVICES, SCHEDULES
+from ..model.precision import MEMORY_FORMATS, PRECISIONS
 from .grid import GRID_DATASETS, config_name, poster_grid
 from .ladder import Step, parse_ladder
 from .spec import RunSpec
 
-__all__ = ["DatasetParams", "TableParams", "dataset_params", "table_params", "check_params"]
+__all__ = ["DatasetParams", "TableParams", "type_ok"]
 
 
-def _type_ok(value: Any, kind: type) -> bool:
+def type_ok(value: Any, kind: type) -> bool:
     """``value`` is a ``kind`` (an int is a float; a bool is not an int)."""
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return True
     return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
 
 
-def check_params(params: dict[str, Any], declared: dict[str, Any]) -> None:
-    """Check notebook parameters against the declared ones: names and types.
-
-    Papermill only warns about a parameter the notebook does not declare; a notebook calls this in its
-    first cells so that a typo stops it with a clear message instead.
-
-    Args:
-        params: the values the notebook ended up with (``{name: value}`` of its parameters).
-        declared: ``{name: default}`` as written in the notebook's parameters cell.
-    """
-    unknown = sorted(set(params) - set(declared))
-    if unknown:
-        raise ConfigError(f"unknown parameter(s) {unknown}; this notebook takes: {', '.join(sorted(declared))}")
-    for name, default in declared.items():
-        value = params.get(name, default)
-        if default is not None and value is not None and not _type_ok(value, type(default)):
-            raise ConfigError(f"parameter {name}={value!r} should be {type(default).__name__} (like its default "
-                              f"{default!r})")
-
-
 def _check_fields(obj: Any) -> None:
-    """Type-check a params dataclass against its annotations (str, int, float, bool; int accepted as float)."""
-    kinds = {"str": str, "int": int, "float": float, "bool": bool}
+    """Type-check a params dataclass against its annotations (str, int, float, bool; an int is a float)."""
+    kinds = {"str": (str,), "int": (int,), "float": (float,), "bool": (bool,)}
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
-        if not _type_ok(value, kinds[f.type]):
+        if not any(type_ok(value, kind) for kind in kinds[f.type]):
             raise ConfigError(f"parameter {f.name}={value!r} should be {f.type} (fix it in the notebook's "
                               "parameters cell, the profile YAML or the -p option)")
+
+
+#: The RunSpec fields a dataset notebook sets for every run (the others come from the grid, the seed and the data).
+_SPEC_FIELDS = ("image_size", "epochs", "batch_size", "lr", "patience", "min_delta", "val_fraction", "weights",
+                "limit", "intensity", "augment", "schedule", "val_source", "cbis_task", "keep_weights",
+                "eval_resolution")
+
+
+def _subset(name: str, text: str, full: list[tuple[str, str, str]], where: str) -> list[tuple[str, str, str]]:
+    """The configurations a ``configs``-like parameter names (``all``: every one), in ``full``'s order."""
+    if text.strip() == "all":
+        return full
+    names = {config_name(*c): c for c in full}
+    wanted = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [w for w in wanted if w not in names]
+    if unknown or not wanted:
+        raise ConfigError(f"{name}={text!r}: {unknown or 'nothing'} is not in {where}; use 'all' or a "
+                          f"comma-separated subset of: {', '.join(names)}")
+    return [c for c in full if config_name(*c) in wanted]
 
 
 @dataclass(frozen=True)
@@ -86,15 +84,26 @@ class DatasetParams:
         results_dir: the results folder (relative paths are taken from the working directory).
         cache_dir: where the pre-resized arrays go (``""``: ``<results_dir>/cache``).
         image_size, epochs, batch_size, lr, patience, min_delta, val_fraction, weights, limit, intensity,
-            augment, schedule: as in :class:`~seg_utils.study.spec.RunSpec`.
+            augment, schedule, val_source, keep_weights, eval_resolution: as in :class:`~seg_utils.study.spec.RunSpec`.
+        cbis_task: as in :class:`~seg_utils.study.spec.RunSpec`, for the CBIS-DDSM notebook; the other datasets
+            ignore it (so one profile can set it for all three).
         seed: the first training seed.
         n_seeds: how many seeds each configuration is trained with (``seed``, ``seed + 1``, ...).
         device: ``auto``, ``cpu`` or ``cuda``.
+        precision, memory_format: ``auto`` (measured on the CPU, by capability on a GPU) or a fixed choice; see
+            :mod:`seg_utils.model.precision`. They do not change the run's identity.
+        parallel_runs: how many runs train at once on the device (worker processes): ``"1"``, ``"2"``, ... or
+            ``"auto"`` (from the GPU's free memory; 1 on the CPU); see :mod:`seg_utils.study.parallel`. A whole number
+            from papermill (``-p parallel_runs 2``) is taken as its text.
+        resume_from: ``""`` or a previous session's results folder (e.g. an attached Kaggle output, read-only): its
+            complete and interrupted runs are brought in first (:mod:`seg_utils.study.resume`).
         configs: ``all`` (the poster's grid) or a comma-separated subset of its names, e.g.
             ``unet-resnet50-bce,deeplabv3plus-resnet50-bce``.
         ablation_steps: ``""`` (none) or a ladder of data-driven options added one at a time to every configuration of
             the grid, as comma-separated ``field=value`` changes, e.g. ``intensity=clahe,augment=xray,loss=bce_dice,
             schedule=cosine`` (see :mod:`seg_utils.study.ladder`).
+        ablation_configs: ``""`` (every configuration of the grid) or the comma-separated configurations that climb
+            the ladder.
         shard: ``""`` (every run) or ``K/N``: only the K-th of N interleaved slices of the runs, so that N kernels
             (or N GPUs, each with its own ``CUDA_VISIBLE_DEVICES``) share a grid; their run folders merge by copying
             them into one results folder, since each run's folder name is unique.
@@ -125,8 +134,17 @@ class DatasetParams:
     intensity: str = RunSpec.default("intensity")
     augment: str = RunSpec.default("augment")
     schedule: str = RunSpec.default("schedule")
+    val_source: str = RunSpec.default("val_source")
+    cbis_task: str = RunSpec.default("cbis_task")
+    keep_weights: str = RunSpec.default("keep_weights")
+    eval_resolution: str = RunSpec.default("eval_resolution")
+    precision: str = "auto"
+    memory_format: str = "auto"
+    parallel_runs: str = "1"
+    resume_from: str = ""
     configs: str = "all"
     ablation_steps: str = ""
+    ablation_configs: str = ""
     shard: str = ""
     train: bool = True
     synthetic_train: int = 64
@@ -140,6 +158,10 @@ class DatasetParams:
         check_choice("intensity", self.intensity, INTENSITIES)
         check_choice("augment", self.augment, AUGMENTS)
         check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("memory_format", self.memory_format, MEMORY_FORMATS)
+        if self.parallel_runs != "auto" and not (self.parallel_runs.isdigit() and int(self.parallel_runs) >= 1):
+            raise ConfigError(f"parallel_runs={self.parallel_runs!r} must be a positive integer or 'auto'")
         if self.n_seeds < 1:
             raise ConfigError(f"n_seeds={self.n_seeds} must be at least 1")
         if self.seed < 0:
@@ -150,6 +172,7 @@ class DatasetParams:
             raise ConfigError(f"synthetic_train={self.synthetic_train} / synthetic_test={self.synthetic_test} must be "
                               "at least 8 / 4 (the test split holds the poster's four named images)")
         grid = self.grid  # validates configs
+        _ = self.ablation_grid  # validates ablation_configs
         _ = self.shard_slice  # validates shard
         self.spec(*grid[0], seed=self.seed)  # RunSpec validates the training settings
         _ = self.ladder  # validates ablation_steps
@@ -157,16 +180,12 @@ class DatasetParams:
     @property
     def grid(self) -> list[tuple[str, str, str]]:
         """The configurations to run: the poster's grid, or the ``configs`` subset of it (in grid order)."""
-        full = poster_grid(self.dataset)
-        if self.configs.strip() == "all":
-            return full
-        names = {config_name(*c): c for c in full}
-        wanted = [s.strip() for s in self.configs.split(",") if s.strip()]
-        unknown = [w for w in wanted if w not in names]
-        if unknown or not wanted:
-            raise ConfigError(f"configs={self.configs!r}: {unknown or 'nothing'} is not in the {self.dataset} grid; "
-                              f"use 'all' or a comma-separated subset of: {', '.join(names)}")
-        return [c for c in full if config_name(*c) in wanted]
+        return _subset("configs", self.configs, poster_grid(self.dataset), f"the {self.dataset} grid")
+
+    @property
+    def ablation_grid(self) -> list[tuple[str, str, str]]:
+        """The configurations that climb the ablation ladder: ``ablation_configs`` of :attr:`grid`, or all of it."""
+        return _subset("ablation_configs", self.ablation_configs or "all", self.grid, "the notebook's configs")
 
     @property
     def shard_slice(self) -> slice:
@@ -209,7 +228,8 @@ class DatasetParams:
         steps = parse_ladder(self.ablation_steps, self._base_name())
         for step in steps[1:]:
             field, value = step.option.split("=")
-            base_values = {loss for _arch, _encoder, loss in self.grid} if field == "loss" else {getattr(self, field)}
+            base_values = ({loss for _a, _e, loss in self.ablation_grid} if field == "loss"
+                           else {getattr(self, field)})
             if base_values == {value}:
                 raise ConfigError(f"ablation step {step.option!r} changes nothing: the base settings already use "
                                   f"{field}={value}; drop it from the ladder or change the base")
@@ -227,10 +247,11 @@ class DatasetParams:
 
     def spec(self, arch: str, encoder: str, loss: str, seed: int) -> RunSpec:
         """The :class:`RunSpec` of one configuration and seed (data fingerprint filled in by the run)."""
-        return RunSpec(dataset=self.dataset, arch=arch, encoder=encoder, loss=loss, image_size=self.image_size,
-                       epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, patience=self.patience,
-                       min_delta=self.min_delta, val_fraction=self.val_fraction, seed=seed, weights=self.weights,
-                       limit=self.limit, intensity=self.intensity, augment=self.augment, schedule=self.schedule)
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(RunSpec)
+                  if f.name in _SPEC_FIELDS}
+        if self.dataset != "cbis_ddsm":
+            shared["cbis_task"] = RunSpec.default("cbis_task")
+        return RunSpec(dataset=self.dataset, arch=arch, encoder=encoder, loss=loss, seed=seed, **shared)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -283,66 +304,3 @@ class TableParams:
         return pd.DataFrame({"parameter": list(self.to_dict()), "value": [repr(v) for v in self.to_dict().values()]})
 
 
-# Names a Jupyter/IPython kernel puts into the user namespace besides the notebook's own variables.
-_KERNEL_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
-
-_LITERALS = (str, int, float, bool, type(None))
-
-
-def _is_literal(value: Any) -> bool:
-    if isinstance(value, _LITERALS):
-        return True
-    if isinstance(value, list | tuple):
-        return all(isinstance(v, _LITERALS) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and isinstance(v, _LITERALS) for k, v in value.items())
-    return False
-
-
-def _notebook_values(namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The candidate parameters among a notebook's global names.
-
-    Why scan globals here (and only here): papermill injects parameters as plain assignments in a cell after the
-    ``parameters`` cell and only *warns* about a name the notebook does not declare, so a misspelt ``-p epoch 3``
-    would silently train with the default. The injected names exist nowhere but in the kernel's globals, so the
-    setup cell hands ``globals()`` over once; everything else in seg_utils takes explicit arguments.
-
-    Kept: public names bound to flat literals (str, int, float, bool, None, or lists / dicts of them), which is
-    what a parameters cell and papermill's injection produce. Left out: private names (``_``, ``_i1``, ...),
-    modules, IPython's own names (``In``, ``Out``, ``get_ipython``, ``exit``, ``quit``, ``open``) and any other
-    object (DataFrames, figures, params objects), so re-running the setup cell after later cells is fine as long
-    as later cells bind no flat literals, which the notebooks never do.
-    """
-    return {k: v for k, v in namespace.items()
-            if not k.startswith("_") and k not in _KERNEL_NAMES and not isinstance(v, types.ModuleType)
-            and _is_literal(v)}
-
-
-def _from_namespace(cls: type, namespace: Mapping[str, Any]) -> Any:
-    values = _notebook_values(namespace)
-    declared = {f.name: f.default for f in dataclasses.fields(cls)}
-    shadowed = sorted(k for k in declared if isinstance(namespace.get(k), types.ModuleType))
-    if shadowed:  # an import after the parameters cell would otherwise drop the parameter's value silently
-        modules = ", ".join(f"{k} -> module {namespace[k].__name__}" for k in shadowed)
-        raise ConfigError(f"the parameter(s) {shadowed} are bound to a module ({modules}): an import after the "
-                          "parameters cell replaced their value; import that module under another name")
-    check_params(values, {k: (None if v is dataclasses.MISSING else v) for k, v in declared.items()})
-    missing = [k for k, v in declared.items() if v is dataclasses.MISSING and k not in values]
-    if missing:
-        raise ConfigError(f"the parameters cell does not set {missing}; add them (e.g. dataset: str = 'isic2018')")
-    return cls(**values)
-
-
-def dataset_params(namespace: Mapping[str, Any]) -> DatasetParams:
-    """Validate a dataset notebook's parameters: pass ``globals()`` from the setup cell.
-
-    Raises:
-        ConfigError: a name that is not a parameter (listing the valid ones), a value of the wrong type, or an
-            invalid value (listing the valid choices).
-    """
-    return _from_namespace(DatasetParams, namespace)
-
-
-def table_params(namespace: Mapping[str, Any]) -> TableParams:
-    """Validate a table notebook's parameters: pass ``globals()`` from the setup cell (see :func:`dataset_params`)."""
-    return _from_namespace(TableParams, namespace)

@@ -42,6 +42,7 @@ class PreparedData:
     cache: CachedData
     image_size: int
     intensity: str
+    cbis_task: str = "whole"
 
     @property
     def fingerprint(self) -> str:
@@ -68,7 +69,7 @@ def check_writable(folder: str | Path) -> Path:
 
 def prepare_data(dataset: str, data_root: str | Path, image_size: int, results: str | Path,
                  intensity: str = "none", limit: int = 0, rules: QualityRules | None = None,
-                 cache_dir: str | Path | None = None, progress: bool = True) -> PreparedData:
+                 cache_dir: str | Path | None = None, progress: bool = True, cbis_task: str = "whole") -> PreparedData:
     """Manifest -> quality inspection -> clean manifest -> cached arrays at ``image_size``.
 
     Args:
@@ -81,11 +82,12 @@ def prepare_data(dataset: str, data_root: str | Path, image_size: int, results: 
         rules: the inspection's rules (defaults when None).
         cache_dir: another place for the cache (e.g. /kaggle/working/cache).
         progress: tqdm bars.
+        cbis_task: CBIS-DDSM's task (``whole`` or ``mass_crop``; see :mod:`seg_utils.data.cbis_ddsm`).
 
     Raises:
         DataError: no usable data, or a split needed for training / testing is empty after inspection.
     """
-    manifest = build_manifest(dataset, data_root)
+    manifest = build_manifest(dataset, data_root, cbis_task=cbis_task)
     report = inspect_manifest(manifest, rules or QualityRules(), progress=progress)
     clean = limit_manifest(report.clean, limit)
     if clean.empty:
@@ -93,7 +95,7 @@ def prepare_data(dataset: str, data_root: str | Path, image_size: int, results: 
                         "report (python -m seg_utils inspect) for why")
     cache_root = Path(cache_dir) if cache_dir else check_writable(results) / "cache"
     cache = build_cache(clean, image_size, check_writable(cache_root), intensity, progress=progress)
-    return PreparedData(dataset, Path(data_root), manifest, report, clean, cache, image_size, intensity)
+    return PreparedData(dataset, Path(data_root), manifest, report, clean, cache, image_size, intensity, cbis_task)
 
 
 def with_intensity(data: PreparedData, intensity: str, progress: bool = True) -> PreparedData:
@@ -130,4 +132,5 @@ def prepare(params: DatasetParams) -> PreparedData:
         :class:`PreparedData` (``.manifest``, ``.report``, ``.clean``, ``.cache``).
     """
     return prepare_data(params.dataset, resolve_data_root(params), params.image_size, params.results,
-                        params.intensity, params.limit, cache_dir=params.cache_dir or None, progress=params.progress)
+                        params.intensity, params.limit, cache_dir=params.cache_dir or None, progress=params.progress,
+                        cbis_task=params.cbis_task if params.dataset == "cbis_ddsm" else "whole")

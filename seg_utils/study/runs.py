@@ -1,15 +1,19 @@
-"""Run folders and their execution: train, evaluate, save; skip complete runs, resume interrupted ones.
+"""Run folders and their execution: train, evaluate, save; skip complete runs, resume interrupted ones, record
+failed ones.
 
 A run folder ``<results>/runs/<dataset>/<arch>-<encoder>-<loss>-s<seed>-<run_id>/`` holds
 
 - ``spec.json`` (the frozen :class:`~seg_utils.study.spec.RunSpec`), ``environment.json`` (versions, hardware,
-  git commit), ``splits.json`` (train / validation / test ids);
-- ``history.csv`` (per epoch), ``last.pt`` and ``best.pt`` (checkpoints);
-- ``per_image.csv``, ``predictions.npz`` and, last of all, ``metrics.json``.
+  git commit, and how the precision was chosen), ``splits.json`` (train / validation / test ids);
+- ``history.csv`` (per epoch), ``last.pt`` and ``best.pt`` (checkpoints; ``final.pt`` holds the last epoch's
+  weights of a ``keep_weights='last'`` run);
+- ``per_image.csv``, ``predictions.npz`` and, last of all, ``metrics.json``;
+- ``failed.json`` instead of ``metrics.json`` when the run failed (a NaN loss, CUDA out of memory twice, a
+  damaged checkpoint): the reason, for the tables and for the rerun, which tries the run again.
 
 ``metrics.json`` is written last and atomically: a run folder with it is complete and is skipped; a folder
 without it resumes from ``last.pt``. A folder whose ``spec.json`` differs from the requested spec is
-never reused.
+never reused. A run holds its folder's lock (:mod:`.locks`) while it trains.
 
 Example:
     >>> data = prepare_data("chest_xray", "/kaggle/input/chest-xray-masks-and-labels", 224, "results")  # .prepare
@@ -18,27 +22,35 @@ Example:
 
 from __future__ import annotations
 
+import gc
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from ..data import CachedData
+from ..data.cache import read_native_mask
 from ..data.io import read_json, write_csv, write_json
-from ..errors import ConfigError, DataError, TrainingError
+from ..errors import CheckpointError, ConfigError, DataError, TrainingError
 from ..model import build_loss, build_model, fit, resolve_device
-from ..model.device import amp_settings
 from ..model.evaluate import evaluate_arrays, save_predictions
 from ..model.models import count_parameters, model_deviation
+from ..model.precision import probe_key, resolve_precision
 from ..model.stats import run_ci
-from ..model.train import load_checkpoint
+from ..model.train import load_checkpoint, probe_step
 from ..repro import environment_report, seed_everything
+from .locks import run_lock
 from .prepare import PreparedData, check_writable
-from .spec import RunSpec
+from .spec import ADDED_FIELDS, RunSpec
+from .splits import split_rows
 
-__all__ = ["run_dir_for", "run_status", "execute_run"]
+__all__ = ["RUN_STATES", "run_dir_for", "run_status", "weights_file", "execute_run", "read_failure"]
+
+RUN_STATES = ("complete", "failed", "partial", "new")
+_FAILED = "failed.json"
+_PROBE_BATCH = 8  # the precision probe's batch: the speed ratio hardly depends on it, the probe's time does
 
 
 def run_dir_for(spec: RunSpec, results: str | Path) -> Path:
@@ -46,31 +58,28 @@ def run_dir_for(spec: RunSpec, results: str | Path) -> Path:
 
 
 def run_status(run_dir: str | Path) -> str:
-    """``complete`` (metrics.json), ``partial`` (a checkpoint, no metrics) or ``new``."""
+    """``complete`` (metrics.json), ``failed`` (failed.json), ``partial`` (a checkpoint) or ``new``."""
     run_dir = Path(run_dir)
     if (run_dir / "metrics.json").is_file():
         return "complete"
+    if (run_dir / _FAILED).is_file():
+        return "failed"
     if (run_dir / "last.pt").is_file():
         return "partial"
     return "new"
 
 
-def _split_rows(data: PreparedData, spec: RunSpec) -> dict[str, np.ndarray]:
-    cache = data.cache
-    train, val, test = cache.split("train"), cache.split("val"), cache.split("test")
-    if len(train) == 0:
-        raise DataError(f"{spec.dataset}: the training split is empty after the quality inspection")
-    if len(test) == 0:
-        raise DataError(f"{spec.dataset}: the test split is empty after the quality inspection")
-    if len(val) == 0:  # no validation split of its own: carve a seeded one from the training split
-        rng = np.random.default_rng(spec.seed)
-        order = rng.permutation(train)
-        n_val = max(2, round(spec.val_fraction * len(train)))
-        if n_val >= len(train) - 1:
-            raise DataError(f"{spec.dataset}: {len(train)} training images are too few to hold out "
-                            f"{n_val} for validation; lower val_fraction or use more data")
-        val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return {"train": train, "val": val, "test": test}
+def read_failure(run_dir: str | Path) -> dict:
+    """What ``failed.json`` says (``{}`` when the run has not failed)."""
+    path = Path(run_dir) / _FAILED
+    return read_json(path) if path.is_file() else {}
+
+
+def weights_file(run_dir: str | Path) -> Path:
+    """The weights a complete run was evaluated with: ``final.pt`` (``keep_weights='last'``) or ``best.pt``."""
+    run_dir = Path(run_dir)
+    final = run_dir / "final.pt"
+    return final if final.is_file() else run_dir / "best.pt"
 
 
 def _tensors(cache: CachedData, rows: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,72 +92,156 @@ def _check_spec(run_dir: Path, spec: RunSpec) -> None:
     path = run_dir / "spec.json"
     if path.is_file():
         saved = read_json(path)
-        if saved != spec.to_dict():
-            diff = sorted(k for k in set(saved) | set(spec.to_dict()) if saved.get(k) != spec.to_dict().get(k))
+        known = {k: v for k, v in saved.items() if k in spec.to_dict()}
+        if set(saved) - set(known) or RunSpec.from_dict(known).identity() != spec.identity():
+            mine = spec.to_dict()
+            diff = sorted(k for k in set(saved) | set(mine) if saved.get(k, RunSpec.default(k) if k in mine and
+                          k in ADDED_FIELDS else None) != mine.get(k))
             raise TrainingError(f"{run_dir} belongs to another spec (differs in {diff}); it is not reused. Move it "
                                 "away or choose another results folder")
 
 
+def _fail(run_dir: Path, spec: RunSpec, exc: BaseException, note: str = "") -> None:
+    """Record why the run failed (``failed.json``); the exception goes on to the caller."""
+    reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}" + (f" ({note})" if note else "")
+    write_json(run_dir / _FAILED, {"run": spec.name, "reason": reason, "error": type(exc).__name__,
+                                   "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+
+
+def _clean_stale(run_dir: Path) -> None:
+    """Remove temporary files a killed writer left (``.<name>.<random>.tmp``); nobody else writes here (the lock)."""
+    for tmp in run_dir.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def _precision(spec: RunSpec, data: PreparedData, dev: torch.device, precision: str, memory_format: str):
+    batch = min(spec.batch_size, _PROBE_BATCH)
+    step = probe_step(lambda: build_model(spec.arch, spec.encoder, "none"), build_loss(spec.loss), spec.image_size,
+                      batch, dev)
+    key = probe_key(dev, f"{spec.arch}-{spec.encoder}", spec.image_size, batch)
+    cache = data.cache.path.parent / "precision" / f"{spec.arch}-{spec.encoder}-{spec.image_size}px.json"
+    return resolve_precision(dev, precision, memory_format, step=step, cache=cache, key=key)
+
+
+def _train(spec: RunSpec, data: PreparedData, rows: dict, run_dir: Path, dev: torch.device, amp,
+           progress: bool) -> tuple:
+    """fit, retried once with half micro-batches and gradient accumulation after CUDA runs out of memory."""
+    settings = spec.train_settings()
+    while True:
+        seed_everything(spec.seed)
+        model = build_model(spec.arch, spec.encoder, spec.weights)
+        train, val = _tensors(data.cache, rows["train"], dev), _tensors(data.cache, rows["val"], dev)
+        try:
+            history = fit(model, build_loss(spec.loss), train, val, settings, run_dir, dev, amp, progress)
+            return model, history, settings
+        except torch.cuda.OutOfMemoryError as exc:
+            del model, train, val
+            gc.collect()
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+            if settings.accumulate > 1 or settings.batch_size < 4:
+                raise TrainingError(f"{spec.name}: out of memory also with micro-batches of "
+                                    f"{settings.batch_size // settings.accumulate} ({exc})") from exc
+            settings = spec.train_settings(accumulate=2)
+
+
 def execute_run(spec: RunSpec, data: PreparedData, results: str | Path, device: str | torch.device = "auto",
-                progress: bool = True) -> Path:
+                progress: bool = True, precision: str = "auto", memory_format: str = "auto") -> Path:
     """Train and evaluate one run, or skip it when complete, or resume it when interrupted.
 
-    ``spec.data_fingerprint`` and ``spec.quality_rules`` are filled from ``data`` when empty.
+    ``spec.data_fingerprint`` and ``spec.quality_rules`` are filled from ``data`` when empty. A failed run is
+    tried again (its ``failed.json`` is replaced by the outcome of this attempt).
+
+    Args:
+        spec, data, results: the run, its prepared data, the results folder.
+        device: ``auto``, ``cpu``, ``cuda`` or a torch device.
+        progress: tqdm bars.
+        precision, memory_format: see :mod:`seg_utils.model.precision` (``auto``: measured on the CPU).
 
     Returns:
         The run folder.
+
+    Raises:
+        RunLocked: another live process trains this run.
+        TrainingError: the run failed (recorded in ``failed.json`` first): a NaN loss, out of memory twice, a
+            damaged checkpoint (moved aside to ``last.pt.corrupt``, so the next attempt starts afresh).
     """
-    if spec.dataset != data.dataset or spec.image_size != data.image_size or spec.intensity != data.intensity:
-        raise ConfigError(f"spec ({spec.dataset}, {spec.image_size}px, {spec.intensity}) does not match the prepared "
-                          f"data ({data.dataset}, {data.image_size}px, {data.intensity})")
-    rules_fp = data.report.rules.fingerprint
+    wanted = (spec.dataset, spec.image_size, spec.intensity, spec.cbis_task)
+    if wanted != (data.dataset, data.image_size, data.intensity, data.cbis_task):
+        have = (data.dataset, data.image_size, data.intensity, data.cbis_task)
+        raise ConfigError(f"spec {wanted} does not match the prepared data {have} (dataset, size, intensity, "
+                          "CBIS task)")
     if not spec.data_fingerprint or not spec.quality_rules:
         spec = spec.replace(data_fingerprint=spec.data_fingerprint or data.fingerprint,
-                            quality_rules=spec.quality_rules or rules_fp)
+                            quality_rules=spec.quality_rules or data.report.rules.fingerprint)
     run_dir = run_dir_for(spec, results)
     _check_spec(run_dir, spec)
     if run_status(run_dir) == "complete":
         return run_dir
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     check_writable(run_dir)
+    with run_lock(run_dir):
+        if run_status(run_dir) == "complete":  # finished by another process while this one waited
+            return run_dir
+        previous = read_failure(run_dir)
+        (run_dir / _FAILED).unlink(missing_ok=True)
+        _clean_stale(run_dir)
+        try:
+            _execute(spec, data, run_dir, dev, progress, precision, memory_format, previous)
+        except CheckpointError as exc:
+            (run_dir / "last.pt").replace(run_dir / "last.pt.corrupt")
+            _fail(run_dir, spec, exc, "moved aside to last.pt.corrupt: a rerun starts this run from epoch 1")
+            raise
+        except (TrainingError, DataError, RuntimeError) as exc:  # RuntimeError: CUDA errors, out of memory
+            _fail(run_dir, spec, exc)
+            raise
+    return run_dir
+
+
+def _execute(spec: RunSpec, data: PreparedData, run_dir: Path, dev: torch.device, progress: bool, precision: str,
+             memory_format: str, previous: dict) -> None:
     write_json(run_dir / "spec.json", spec.to_dict())
-    write_json(run_dir / "environment.json", environment_report(dev))
-    rows = _split_rows(data, spec)
+    rows = split_rows(data.clean, data.cache.index.split.to_numpy(), spec.dataset, spec.val_source,
+                      spec.val_fraction, spec.seed)
     ids = data.cache.index.image_id.to_numpy()
     write_json(run_dir / "splits.json", {k: ids[v].tolist() for k, v in rows.items()})
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    seed_everything(spec.seed)
-    model = build_model(spec.arch, spec.encoder, spec.weights)
-    loss_fn = build_loss(spec.loss)
-    train, val = _tensors(data.cache, rows["train"], dev), _tensors(data.cache, rows["val"], dev)
+    amp, precision_record = _precision(spec, data, dev, precision, memory_format)
+    write_json(run_dir / "environment.json", {**environment_report(dev), "precision": precision_record})
     t0 = time.perf_counter()
-    history = fit(model, loss_fn, train, val, spec.train_settings(), run_dir, dev, progress)
+    model, history, settings = _train(spec, data, rows, run_dir, dev, amp, progress)
     train_seconds = time.perf_counter() - t0
-    del train, val
+    if spec.keep_weights == "last":
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, run_dir / "final.pt")
     test_images, test_masks = _tensors(data.cache, rows["test"], dev)
+    native = ([read_native_mask(data.clean.iloc[int(r)]) for r in rows["test"]]
+              if spec.eval_resolution == "original" else None)
     t1 = time.perf_counter()
     per_image, summary, pred = evaluate_arrays(model, test_images, test_masks, ids[rows["test"]].tolist(),
-                                               spec.batch_size, dev)
+                                               spec.batch_size, amp, native)
     eval_seconds = time.perf_counter() - t1
     write_csv(run_dir / "per_image.csv", per_image)
     save_predictions(run_dir / "predictions.npz", ids[rows["test"]].tolist(), pred)
     best = load_checkpoint(run_dir / "last.pt")["early_stopping"]
+    notes = [f"retried after {previous['reason']}"] if previous else []
+    if settings.accumulate > 1:
+        notes.append(f"CUDA ran out of memory at batch {spec.batch_size}: retried with micro-batches of "
+                     f"{spec.batch_size // settings.accumulate} and gradient accumulation over {settings.accumulate} "
+                     "(the same effective batch; batch norm sees the smaller micro-batches)")
+    if "resumed_from" in history.attrs and history.attrs["resumed_from"] != amp.name:
+        notes.append(f"resumed from a {history.attrs['resumed_from']} checkpoint in {amp.name}")
     summary.update({
         "run": spec.name, "label": spec.label, "best_epoch": best["best_epoch"], "best_val_loss": best["best"],
         "epochs_run": int(len(history)), "stopped_early": bool(len(history) < spec.epochs),
+        "weights": f"{spec.keep_weights} epoch", "eval_resolution": spec.eval_resolution,
         "train_seconds_this_session": train_seconds, "train_images_per_s": float(history.images_per_s.median()),
         "test_images_per_s": len(per_image) / eval_seconds if eval_seconds > 0 else None,
         "n_train": int(len(rows["train"])), "n_val": int(len(rows["val"])), "n_test": int(len(rows["test"])),
-        "parameters": count_parameters(model), "precision": amp_settings(dev).description,
-        "model_deviation": model_deviation(spec.arch, spec.encoder), "device": str(dev),
+        "parameters": count_parameters(model), "precision": amp.description, "accumulate": settings.accumulate,
+        "model_deviation": model_deviation(spec.arch, spec.encoder), "device": str(dev), "notes": notes,
     })
-    summary.update(_confidence(per_image))
-    write_json(run_dir / "metrics.json", summary)  # last: its presence marks the run complete
-    (run_dir / "last.pt").unlink(missing_ok=True)  # best.pt keeps the weights; last.pt only served resuming
-    return run_dir
-
-
-def _confidence(per_image: pd.DataFrame) -> dict:
     ci = run_ci(per_image, "dice")
-    return {"dice_ci_low": ci["ci_low"], "dice_ci_high": ci["ci_high"]}
+    summary.update({"dice_ci_low": ci["ci_low"], "dice_ci_high": ci["ci_high"]})
+    write_json(run_dir / "metrics.json", summary)  # last: its presence marks the run complete
+    (run_dir / "last.pt").unlink(missing_ok=True)  # best.pt / final.pt keep the weights; last.pt only served resuming

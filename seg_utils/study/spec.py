@@ -3,6 +3,9 @@
 A :class:`RunSpec` is everything that determines a run's numbers (the data fingerprint included). Its id
 is a short hash of its JSON form, and its folder is ``<arch>-<encoder>-<loss>-s<seed>-<id>``. The poster's
 protocol is the default of every field (:meth:`RunSpec.default` reads one), typed once, here.
+
+Fields added after the first release (:data:`ADDED_FIELDS`) enter the id only when they differ from their default,
+so a run folder made before a field existed keeps its name and is still found, skipped or resumed.
 """
 
 from __future__ import annotations
@@ -18,7 +21,19 @@ from ..errors import ConfigError, check_choice
 from ..model import ARCHS, LOSSES, SCHEDULES, TrainSettings, check_encoder
 from .grid import model_label
 
-__all__ = ["RunSpec"]
+__all__ = ["RunSpec", "ADDED_FIELDS", "VAL_SOURCES", "CBIS_TASKS", "KEEP_WEIGHTS", "EVAL_RESOLUTIONS"]
+
+#: Where the validation split comes from: a seeded share of the training split (grouped by patient), or the
+#: dataset's own validation split (ISIC's Validation folders).
+VAL_SOURCES = ("train_fraction", "official")
+#: CBIS-DDSM's task: the whole mammogram with the union of its masses, or one mass-centred crop per abnormality.
+CBIS_TASKS = ("whole", "mass_crop")
+#: Which weights early stopping leaves the run with: the best epoch's (restored) or the last epoch's (Keras' default).
+KEEP_WEIGHTS = ("best", "last")
+#: Where the test masks are scored: at the model's input size, or at each mask's own size (logits resized to it).
+EVAL_RESOLUTIONS = ("input", "original")
+#: Fields added after the first release: in the run id only when they differ from their default.
+ADDED_FIELDS = ("val_source", "cbis_task", "keep_weights", "eval_resolution")
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,14 @@ class RunSpec:
         augment: ``none``, ``flips`` (random horizontal/vertical flips) or ``xray`` (albumentations: affine,
             brightness/contrast, gamma, noise).
         schedule: ``constant`` learning rate or ``cosine`` annealing over ``epochs``.
+        val_source: one of :data:`VAL_SOURCES`: ``train_fraction`` (``val_fraction`` of the training split, drawn by
+            patient; a dataset's own validation split is then not used) or ``official`` (the dataset's own).
+        cbis_task: one of :data:`CBIS_TASKS` (CBIS-DDSM only): ``whole`` mammograms with the union of their masses, or
+            ``mass_crop``: one window around each abnormality (an oracle crop: the window comes from the ground truth).
+        keep_weights: one of :data:`KEEP_WEIGHTS`: after early stopping, evaluate the ``best`` epoch's weights
+            (restored) or the ``last`` epoch's (Keras' ``restore_best_weights=False``, its default).
+        eval_resolution: one of :data:`EVAL_RESOLUTIONS`: score the test masks at the model's ``input`` size (the
+            masks resized to it, nearest) or at their ``original`` size (the logits resized to each mask, bilinear).
         data_fingerprint: fingerprint of the clean manifest the run trains and tests on.
         quality_rules: fingerprint of the data-quality rules that made the clean manifest.
     """
@@ -66,6 +89,10 @@ class RunSpec:
     intensity: str = "none"
     augment: str = "none"
     schedule: str = "constant"
+    val_source: str = "train_fraction"
+    cbis_task: str = "whole"
+    keep_weights: str = "best"
+    eval_resolution: str = "input"
     data_fingerprint: str = ""
     quality_rules: str = ""
     _extra: dict = field(default_factory=dict, repr=False, compare=False)
@@ -77,6 +104,13 @@ class RunSpec:
         check_choice("intensity", self.intensity, INTENSITIES)
         check_choice("augment", self.augment, AUGMENTS)
         check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("val_source", self.val_source, VAL_SOURCES)
+        check_choice("cbis_task", self.cbis_task, CBIS_TASKS)
+        check_choice("keep_weights", self.keep_weights, KEEP_WEIGHTS)
+        check_choice("eval_resolution", self.eval_resolution, EVAL_RESOLUTIONS)
+        if self.cbis_task != "whole" and self.dataset != "cbis_ddsm":
+            raise ConfigError(f"cbis_task={self.cbis_task!r} applies to dataset cbis_ddsm only (this run is "
+                              f"{self.dataset!r}); leave it at 'whole'")
         for name in ("image_size", "epochs", "batch_size", "patience", "limit", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
@@ -117,10 +151,14 @@ class RunSpec:
     def replace(self, **changes: Any) -> RunSpec:
         return dataclasses.replace(self, **changes)
 
+    def identity(self) -> dict[str, Any]:
+        """What the run id hashes: every field, but those of :data:`ADDED_FIELDS` only when not at their default."""
+        return {k: v for k, v in self.to_dict().items() if k not in ADDED_FIELDS or v != RunSpec.default(k)}
+
     @property
     def run_id(self) -> str:
-        """A short hash of the whole spec."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        """A short hash of the spec's :meth:`identity`."""
+        text = json.dumps(self.identity(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     @property
@@ -141,9 +179,10 @@ class RunSpec:
                 return f.default
         raise KeyError(f"RunSpec has no field {name!r} with a default")
 
-    def train_settings(self) -> TrainSettings:
-        """What training needs of this spec."""
+    def train_settings(self, **execution: Any) -> TrainSettings:
+        """What training needs of this spec, plus execution settings that leave the numbers' meaning alone
+        (``accumulate``)."""
         return TrainSettings(name=self.name, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                              patience=self.patience, min_delta=self.min_delta, seed=self.seed, augment=self.augment,
-                             schedule=self.schedule)
+                             schedule=self.schedule, keep_weights=self.keep_weights, **execution)
 

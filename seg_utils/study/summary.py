@@ -43,8 +43,8 @@ def write_summary(params: DatasetParams | TableParams, *artefacts: Any, name: st
         artefacts: paths, or lists of paths (as ``report.save_table`` and
             ``report.save_figure`` return them).
         name: the notebook's name (default: ``params.name``, e.g. ``dataset_isic2018``).
-        runs: the :func:`~.execute.run_grid` table, recorded with each run's action and Dice (the table notebooks read the
-            grid's runs from here).
+        runs: the :func:`~.execute.run_grid` table, recorded with each run's action and Dice (the table notebooks
+            read the grid's runs from here).
         ablation_runs: the :func:`~.ablation.run_ladder` table, recorded apart from the grid's runs.
 
     Returns:

@@ -112,10 +112,31 @@ def test_per_image_metrics_has_hd95_and_summarise_ignores_nan() -> None:
     pred = np.stack([_square(5, 5), _square(5, 5), np.zeros((40, 40), bool), _pixel(1, 1, (40, 40))])
     target = np.stack([_square(5, 5), _square(5, 8), np.zeros((40, 40), bool), np.zeros((40, 40), bool)])
     df = per_image_metrics(pred, target)
-    assert list(df.columns) == ["dice", "iou", "precision", "recall", "tp", "fp", "fn", "hd95"]
+    assert list(df.columns) == ["dice", "iou", "precision", "recall", "tp", "fp", "fn", "hd95", "hd95_penalised"]
     np.testing.assert_allclose(df["hd95"].to_numpy(), [0.0, 3.0, 0.0, np.nan])
     np.testing.assert_allclose(df["dice"].to_numpy(), [1.0, 2 * 108 / (2 * 108 + 36 + 36), 1.0, 0.0])
     s = summarise(df)
-    assert s["hd95_n_undefined"] == 1
+    assert s["hd95_misses"] == 1
     assert s["hd95_mean"] == pytest.approx(1.0) and s["hd95_median"] == pytest.approx(0.0)
     assert s["dice_mean"] == pytest.approx(df["dice"].mean())
+
+
+def test_a_complete_miss_is_counted_and_penalised_with_the_diagonal() -> None:
+    pred = np.stack([_square(5, 5), _pixel(1, 1, (40, 40))])
+    target = np.stack([_square(5, 8), np.zeros((40, 40), bool)])
+    df = per_image_metrics(pred, target)
+    diagonal = np.hypot(40, 40)
+    np.testing.assert_allclose(df["hd95_penalised"].to_numpy(), [3.0, diagonal])
+    s = summarise(df)
+    assert s["hd95_misses"] == 1 and s["hd95_mean"] == pytest.approx(3.0)
+    assert s["hd95_penalised_mean"] == pytest.approx((3.0 + diagonal) / 2)
+
+
+def test_images_of_different_sizes_are_scored_each_at_its_own_size() -> None:
+    small, large = _square(5, 5)[:20, :20], np.zeros((60, 30), bool)
+    large[10:20, 5:15] = True
+    df = per_image_metrics([small, np.zeros((60, 30), bool)], [small, large])
+    assert df["dice"].tolist() == [1.0, 0.0] and df["tp"].tolist()[1] == 0 and df["fn"].tolist()[1] == 100
+    assert df["hd95_penalised"].tolist()[1] == pytest.approx(np.hypot(60, 30))
+    with pytest.raises(ValueError, match="2 predictions but 1 targets"):
+        per_image_metrics([small, small], [small])

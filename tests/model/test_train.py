@@ -56,7 +56,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path
     spec = RunSpec("folder", "unet", "resnet18", "bce", image_size=32, epochs=5, batch_size=4, weights="none")
     model = build_model("unet", "resnet18", "none")
     with pytest.raises(TrainingError, match="became nan in epoch 2"):
-        fit(model, loss_fn, _tiny(), _tiny(4), spec, tmp_path, torch.device("cpu"), progress=False)
+        fit(model, loss_fn, _tiny(), _tiny(4), spec.train_settings(), tmp_path, torch.device("cpu"), progress=False)
     assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 1
     assert len(pd.read_csv(tmp_path / "history.csv")) == 1
 
