@@ -30,10 +30,10 @@ from tqdm.auto import tqdm
 
 from ..errors import check_choice
 from .datasets import manifest_fingerprint
-from .io import read_image, read_mask, write_csv
+from .io import image_size, read_image, read_mask, write_csv
 
 __all__ = ["INTENSITIES", "CachedData", "build_cache", "cache_key", "preprocess_pair", "apply_intensity",
-           "parse_crop", "read_native_mask"]
+           "parse_crop", "apply_crop", "read_native_mask"]
 
 INTENSITIES = ("none", "clahe", "equalize")
 _VERSION = 1  # bump when the preprocessing changes
@@ -90,7 +90,7 @@ def parse_crop(crop: object) -> tuple[int, int, int, int] | None:
     return y0, x0, y1, x1
 
 
-def _crop(array: np.ndarray, crop: tuple[int, int, int, int] | None) -> np.ndarray:
+def apply_crop(array: np.ndarray, crop: tuple[int, int, int, int] | None) -> np.ndarray:
     """``array[y0:y1, x0:x1]``, padded with zeros where the window leaves the image."""
     if crop is None:
         return array
@@ -105,8 +105,9 @@ def _crop(array: np.ndarray, crop: tuple[int, int, int, int] | None) -> np.ndarr
 
 def read_native_mask(row: pd.Series) -> np.ndarray:
     """A clean manifest row's mask at its own resolution (its crop window applied): what ``eval_resolution=
-    'original'`` scores against. Boolean ``(H, W)``."""
-    return _crop(read_mask(row.mask_path), parse_crop(row.get("crop")))
+    'original'`` scores against. Boolean ``(H, W)``; a mask stored at another size than its image is resized to
+    the image's first (nearest), as everywhere."""
+    return apply_crop(read_mask(row.mask_path, image_size(row.image_path)), parse_crop(row.get("crop")))
 
 
 def preprocess_pair(image_path: str, mask_path: str, size: int, intensity: str = "none",
@@ -114,8 +115,8 @@ def preprocess_pair(image_path: str, mask_path: str, size: int, intensity: str =
     """Read, crop (a manifest ``crop`` window, if any), resize (images: area interpolation; masks: nearest) and
     normalise one pair."""
     window = parse_crop(crop)
-    image = _crop(read_image(image_path, draft_size=None if window else (2 * size, 2 * size)), window)
-    mask = _crop(read_mask(mask_path), window)
+    image = apply_crop(read_image(image_path, draft_size=None if window else (2 * size, 2 * size)), window)
+    mask = apply_crop(read_mask(mask_path, image_size(image_path)), window)  # on the image's own grid
     image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     mask = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST)
     return apply_intensity(image, intensity), mask

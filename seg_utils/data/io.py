@@ -27,6 +27,7 @@ __all__ = [
     "read_image",
     "read_mask_raw",
     "read_mask",
+    "mask_part_sizes",
     "image_size",
     "atomic_write",
     "write_json",
@@ -87,27 +88,45 @@ def scale_to_uint8(arr: np.ndarray) -> np.ndarray:
     return arr.round().astype(np.uint8)
 
 
-def read_mask_raw(path: str | Path) -> np.ndarray:
+def read_mask_raw(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
     """Read a mask's grey values as ``uint8`` ``(H, W)`` without binarising (for the quality checks).
 
-    A path joining several files with :data:`MASK_PART_SEPARATOR` gives the pixel-wise maximum.
+    A path joining several files with :data:`MASK_PART_SEPARATOR` gives the pixel-wise maximum. A part whose size
+    differs from ``shape`` (``(height, width)``: the image's own size, which the callers that know it pass) or,
+    without ``shape``, from the first part's, is first resized to it (nearest neighbour, so the values stay
+    0/255). CBIS-DDSM's ROI masks are drawn on the mammogram's grid, but some are stored at another size; the
+    quality inspection reports every such resize (``mask_resized``, or ``size_mismatch`` for a single mask that
+    is not declared resizable).
     """
-    parts = str(path).split(MASK_PART_SEPARATOR)
     arrays = []
-    for part in parts:
+    for part in str(path).split(MASK_PART_SEPARATOR):
         img = _open(part)
         arr = np.asarray(img.convert("L") if img.mode not in ("L", "1") else img, dtype=np.uint8)
         if img.mode == "1":
             arr = arr * np.uint8(255)
         arrays.append(arr)
-    if any(a.shape != arrays[0].shape for a in arrays):
-        raise DataError(f"{path}: the mask parts have different sizes {[a.shape for a in arrays]}")
+    target = (int(shape[0]), int(shape[1])) if shape is not None else arrays[0].shape[:2]
+    arrays = [a if a.shape == target else _resize_nearest(a, target) for a in arrays]
     return np.maximum.reduce(arrays) if len(arrays) > 1 else arrays[0]
 
 
-def read_mask(path: str | Path) -> np.ndarray:
-    """Read a mask as ``bool`` ``(H, W)``: foreground is a grey value above 127 (masks are 0/255)."""
-    return read_mask_raw(path) > 127
+def _resize_nearest(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    resample = Image.Resampling.NEAREST
+    return np.asarray(Image.fromarray(arr).resize((shape[1], shape[0]), resample), dtype=np.uint8)
+
+
+def read_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a mask as ``bool`` ``(H, W)``: foreground is a grey value above 127 (masks are 0/255).
+
+    ``shape``: the image's ``(height, width)``; parts of another size are resized to it (see :func:`read_mask_raw`).
+    """
+    return read_mask_raw(path, shape) > 127
+
+
+def mask_part_sizes(path: str | Path) -> list[tuple[int, int]]:
+    """``(height, width)`` of each part of a mask path (several joined by :data:`MASK_PART_SEPARATOR`), from the
+    headers only."""
+    return [image_size(part) for part in str(path).split(MASK_PART_SEPARATOR)]
 
 
 def image_size(path: str | Path) -> tuple[int, int]:

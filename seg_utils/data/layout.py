@@ -107,8 +107,10 @@ def paired_folder(images_dir: Path, masks_dir: Path, split_of: Callable[[str], s
     return frame([r for s in SPLITS for r in pair(images[s], masks[s], s, source)])
 
 
-def frame(rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+def frame(rows: list[dict], extra: Iterable[str] = ()) -> pd.DataFrame:
+    """Manifest rows as a DataFrame (:data:`MANIFEST_COLUMNS` plus the adapter's ``extra`` columns), sorted by split
+    then image_id."""
+    df = pd.DataFrame(rows, columns=[*MANIFEST_COLUMNS, *extra])
     order = {s: i for i, s in enumerate(SPLITS)}
     df = df.sort_values(["split", "image_id"], key=lambda c: c.map(order) if c.name == "split" else c)
     return df.reset_index(drop=True)

@@ -51,6 +51,8 @@ def _panel_runs(runs: pd.DataFrame, loss: str, seed: int | None) -> dict[str, di
     out = {}
     for arch, encoder in PANEL_MODELS:
         hit = runs[(runs.arch == arch) & (runs.encoder == encoder) & (runs.loss == loss)]
+        if "status" in hit:
+            hit = hit[hit.status == "complete"]
         if seed is not None:
             hit = hit[hit.seed == seed]
         if hit.empty:
@@ -145,7 +147,6 @@ def _thumbnail(path: str, size: int = 256) -> tuple[np.ndarray | None, str]:
 
 def _mask_thumbnail(path: str, shape: tuple[int, int]) -> np.ndarray | None:
     from PIL import Image
-
 
     if not path:
         return None

@@ -7,15 +7,32 @@ from typing import Any
 
 import pandas as pd
 
+from ..data.crops import CROP_CONTEXT, CROP_MIN_SIDE
 from ..study.grid import DATASET_NAMES, GRID_DATASETS
 from ..study.reference import poster_quality
 from .tables import with_data_notes
 
-__all__ = ["QUALITY_COLUMNS", "quality_table", "quality_checks", "table_quality"]
+__all__ = ["QUALITY_COLUMNS", "CBIS_UNITS", "cbis_task_note", "quality_table", "quality_checks", "table_quality"]
 
 
-QUALITY_COLUMNS = ["dataset", "split", "source", "starting", "excluded", "final", "used", "poster_starting",
+QUALITY_COLUMNS = ["dataset", "split", "source", "unit", "starting", "excluded", "final", "used", "poster_starting",
                    "poster_final", "diff_final"]
+
+#: What one row counts, by CBIS-DDSM task (every other dataset counts images).
+CBIS_UNITS = {"whole": "mammogram", "mass_crop": "abnormality (oracle crop)"}
+
+
+def cbis_task_note(task: str) -> str:
+    """What the CBIS-DDSM counts mean for ``task``, beside the poster's 1301 / 377 (which count abnormalities)."""
+    if task == "mass_crop":
+        return ("CBIS-DDSM, task mass_crop: one row per mass abnormality, the unit of the poster's 1301 / 377. Each "
+                "image is a square window around the abnormality's ground-truth ROI (its box enlarged by "
+                f"{CROP_CONTEXT:.0%} of its side on each side, at least {CROP_MIN_SIDE} px): an ORACLE crop, since "
+                "the window comes from the ground truth; at test time a detector would have to find the mass first, "
+                "as in the literature rows that detect, then segment.")
+    return ("CBIS-DDSM, task whole: one row per mammogram, its masses' ROI masks united (CBIS-DDSM has about 1231 / "
+            "361 mass mammograms and 1318 / 378 mass abnormalities); the poster's 1301 / 377 count abnormalities, so "
+            "the counts differ by design (cbis_task='mass_crop' counts abnormalities).")
 
 
 def quality_table(data: Any) -> pd.DataFrame:
@@ -27,13 +44,16 @@ def quality_table(data: Any) -> pd.DataFrame:
     Returns:
         DataFrame with columns :data:`QUALITY_COLUMNS`: ``starting`` manifest rows (orphans included),
         ``excluded`` by the inspection, ``final`` clean rows, ``used`` rows the runs use (after ``limit``), the
-        poster's counts and ``diff_final`` (ours - poster).
+        poster's counts and ``diff_final`` (ours - poster). ``unit`` says what a row counts (``image``; for
+        CBIS-DDSM ``mammogram`` or ``abnormality (oracle crop)`` by ``data.cbis_task``, with a note).
     """
     summary = data.report.summary
     sources = data.manifest.groupby("split").source.agg(lambda s: ", ".join(sorted(set(s))))
     used = data.clean.groupby("split").size()
+    task = getattr(data, "cbis_task", "whole") if data.dataset == "cbis_ddsm" else None
+    unit = CBIS_UNITS.get(task, "image") if task else "image"
     ours = pd.DataFrame({"dataset": data.dataset, "split": summary.split, "source": summary.split.map(sources),
-                         "starting": summary.starting, "excluded": summary.starting - summary.final,
+                         "unit": unit, "starting": summary.starting, "excluded": summary.starting - summary.final,
                          "final": summary.final, "used": summary.split.map(used).fillna(0).astype(int)})
     ref = poster_quality()
     ref = ref[ref.dataset == data.dataset].rename(columns={"starting": "poster_starting", "final": "poster_final",
@@ -41,6 +61,7 @@ def quality_table(data: Any) -> pd.DataFrame:
     df = ours.merge(ref[["split", "poster_starting", "poster_final", "poster_source"]], on="split", how="outer")
     df["dataset"] = data.dataset
     df["source"] = df.source.fillna(df.poster_source)
+    df["unit"] = df.unit.fillna(unit)
     df["diff_final"] = df.final - df.poster_final
     order = {"train": 0, "val": 1, "test": 2}
     df = df.sort_values("split", key=lambda s: s.map(order)).reset_index(drop=True)[QUALITY_COLUMNS]
@@ -49,7 +70,7 @@ def quality_table(data: Any) -> pd.DataFrame:
     df.attrs["title"] = f"Data quality inspection, {DATASET_NAMES.get(data.dataset, data.dataset)}"
     df.attrs["notes"] = ["starting: manifest rows (images and masks, orphans included); final: after the "
                          "inspection; used: what the runs train and test on (after limit); poster: the poster's "
-                         "counts (blank where it gives none)."]
+                         "counts (blank where it gives none)."] + ([cbis_task_note(task)] if task else [])
     return df
 
 
@@ -94,6 +115,8 @@ def table_quality(results: str | Path) -> pd.DataFrame:
             frames.append(pd.DataFrame({"dataset": ds, "split": r.split, "source": r.source,
                                         "poster_starting": r.starting, "poster_final": r.final}))
     df = pd.concat(frames, ignore_index=True).reindex(columns=QUALITY_COLUMNS)
+    units = set(df[df.dataset == "cbis_ddsm"].unit.dropna())
+    notes += [cbis_task_note(t) for t, u in CBIS_UNITS.items() if u in units]
     df.attrs["notes"] = notes
     return with_data_notes(df, "Data quality inspection: counts per split, ours beside the poster's", results,
                            GRID_DATASETS)

@@ -20,7 +20,7 @@ def _png(path: Path, value: int = 128, size=(8, 8)) -> None:
 @pytest.mark.parametrize("name", ["isic2018", "chest_xray", "cbis_ddsm"])
 def test_synthetic_layouts_read_by_adapters(synthetic_root, name):
     m = build_manifest(name, synthetic_root / name)
-    assert list(m.columns) == MANIFEST_COLUMNS
+    assert list(m.columns) == MANIFEST_COLUMNS + (["patient"] if name == "cbis_ddsm" else [])
     assert set(m.split) == {"train", "test"}
     paired = m[(m.image_path != "") & (m.mask_path != "")]
     assert (paired.split == "test").sum() == 8 and (paired.split == "train").sum() == 24
@@ -48,9 +48,15 @@ def test_isic_2017_and_2016_layouts(tmp_path):
         (tmp_path / folder / "ISIC_0000001.png").rename(tmp_path / folder / "ISIC_0000001.jpg")
         _png(tmp_path / folder / "ISIC_0000001_superpixels.png")
         _png(tmp_path / mask_folder / "ISIC_0000001_segmentation.png", 255)
-    m = build_manifest("isic2018", tmp_path)
-    assert sorted(m.split) == ["test", "train"]
-    assert (m.mask_path != "").all() and not m.image_path.str.contains("superpixels").any()
+    with pytest.raises(DataError, match="several years"):  # two releases in one root are never merged
+        build_manifest("isic2018", tmp_path)
+    for year, split in (("2017", "train"), ("2016", "test")):  # each year read from a folder of its own
+        (tmp_path / year).mkdir()
+        for d in tmp_path.glob(f"*{year}_*"):
+            d.rename(tmp_path / year / d.name)
+        m = build_manifest("isic2018", tmp_path / year)
+        assert m.split.tolist() == [split] and m.source.tolist() == [f"isic{year}"]
+        assert (m.mask_path != "").all() and not m.image_path.str.contains("superpixels").any()
 
 
 def test_nlm_montgomery_masks_are_united(tmp_path):

@@ -192,7 +192,7 @@ def test_good_pairs_are_kept_and_clean_matches_the_manifest(broken):
         assert {(split, n) for n in names} <= kept
     excluded = {k for k, v in EXPECTED.items() if "exclude" in v.values()}
     assert kept == set(zip(manifest.split, manifest.image_id, strict=True)) - excluded
-    assert list(report.clean.columns) == list(manifest.columns)
+    assert list(report.clean.columns) == [*manifest.columns, "group"]  # the split group (seg_utils.study.splits)
     assert report.clean.index.tolist() == list(range(len(report.clean)))
 
 
@@ -310,9 +310,10 @@ def test_odd_paths_become_findings(tmp_path):
     assert "not found" in report.findings.detail[report.findings.image_id == "b_nofile"].iloc[0]
     assert found["train", "c_maskdir"] == {"unreadable_mask": "exclude"}
     assert ("train", "d_union") not in found  # the union of two parts is a valid mask
-    assert found["train", "e_parts_differ"] == {"unreadable_mask": "exclude"}
+    assert found["train", "e_parts_differ"] == {"mask_resized": "warn"}  # parts resized to the image, not dropped
+    assert "96x50" in report.findings.set_index("image_id").detail["e_parts_differ"]
     assert found["test", "f_nan"] == {"missing_mask": "exclude"}
-    assert report.clean.image_id.tolist() == ["d_union"]
+    assert report.clean.image_id.tolist() == ["d_union", "e_parts_differ"]
 
 
 def test_unexpected_exceptions_become_findings(tmp_path, monkeypatch):

@@ -5,13 +5,22 @@
 
 - files: ``unreadable_image`` / ``unreadable_mask`` (empty, truncated, not an image, missing; any exception while
   decoding), ``missing_mask`` / ``missing_image`` (orphans of the manifest);
-- geometry: ``size_mismatch`` (image and mask differ), ``aspect_ratio`` (too elongated to resize to a square);
+- geometry: ``size_mismatch`` (image and mask differ), ``mask_resized`` (warn: a mask part stored at another size
+  than its image, resized to it with nearest neighbour: the parts of a united mask, or a mask the adapter declares
+  resizable with the manifest column ``resize_mask``, as CBIS-DDSM's ROI masks), ``aspect_ratio`` (too elongated to
+  resize to a square);
 - masks: ``non_binary_mask`` (grey values other than 0 and 255), ``empty_mask``, ``small_mask``;
+- patients (manifest column ``patient``): ``patient_leak`` (a train or val image whose patient is in the test split,
+  or a train image whose patient is in the dataset's own validation split; the test / validation images are kept);
 - duplicates: ``train_test_leak`` (a train or val image that is an exact or near copy of a test image),
-  ``exact_duplicate`` (same decoded pixels within a split), ``near_duplicate`` (perceptual hash within a split);
+  ``train_val_leak`` (a train image that is an exact or near copy of a kept validation image), ``exact_duplicate``
+  (same decoded pixels within a split), ``near_duplicate`` (perceptual hash within a split);
 - format: ``channels`` (grey among colour images or the reverse), ``bit_depth`` (16-bit, 1-bit, float images).
 
-Each finding is ``exclude`` (the row leaves the clean manifest) or ``warn`` (reported, kept).
+Each finding is ``exclude`` (the row leaves the clean manifest) or ``warn`` (reported, kept). The clean manifest gets a
+``group`` column (:mod:`.groups`): one patient's rows, the crops of one image and near duplicates share a group, and a
+run draws its validation split by it (:mod:`seg_utils.study.splits`). A row with a ``crop`` window (CBIS-DDSM
+``mass_crop``) is checked as cropped; crops of one image are never compared with each other.
 
 Near duplicates are found in two steps. The 64-bit DCT perceptual hash of ``imagehash`` (``phash``,
 https://www.hackerfactor.com/blog/index.php?/archives/432-Looks-Like-It.html) proposes candidates: pairs whose

@@ -1,5 +1,10 @@
 """Duplicates and leaks: exact copies (same decoded pixels) and near copies (perceptual hash, then detail similarity),
-within a split and across splits (see the package docstring for how near copies are confirmed)."""
+within a split and across splits (see the package docstring for how near copies are confirmed).
+
+Rows that crop one image (mass-centred crops of one mammogram: same ``image_path``, each with its ``crop``) are never
+compared with each other: their windows may overlap or even coincide, and they are one source, kept together in one
+split by their group. Every other pair is compared by what is trained (the window of a crop row).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,16 @@ from ..layout import SPLITS
 from .integrity import Decoded
 from .rules import QualityRules
 
-__all__ = ["hamming", "near_pairs", "mask_note", "leaks", "within_split"]
+__all__ = ["hamming", "near_pairs", "mask_note", "leaks", "within_split", "source_keys"]
+
+
+def source_keys(manifest: pd.DataFrame) -> np.ndarray:
+    """One key per row: the image path for a row with a ``crop`` window, else a key of the row alone."""
+    n = len(manifest)
+    crops = manifest["crop"].fillna("").astype(str).str.strip().to_numpy() if "crop" in manifest else [""] * n
+    paths = manifest.image_path.fillna("").astype(str).to_numpy()
+    return np.array([p if c and p else f"\0row{i}" for i, (p, c) in enumerate(zip(paths, crops, strict=True))],
+                    dtype=object)
 
 
 def hamming(a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
@@ -46,36 +60,62 @@ def _hownear(dist: np.ndarray, sim: np.ndarray, r: int, c: int) -> str:
     return f"perceptual hash {dist[r, c]}/64 bits and detail similarity {sim[r, c]:.3f}"
 
 
-def leaks(df: pd.DataFrame, dec: list[Decoded], usable: list[int], rules: QualityRules, add: Any) -> set[int]:
-    """Train/val rows that are exact or near copies of a test row (always excluded); returns their positions."""
-    split, ids = df.split.to_numpy(), df.image_id.to_numpy()
-    test = [i for i in usable if split[i] == "test"]
-    other = [i for i in usable if split[i] != "test"]
-    if not test or not other:
+def _copies(df: pd.DataFrame, dec: list[Decoded], rows: list[int], kept: list[int], sources: np.ndarray,
+            rules: QualityRules, add: Any, check: str, kept_split: str) -> set[int]:
+    """Rows of ``rows`` that are exact or near copies of a row of ``kept`` (another source): each is excluded under
+    ``check``, the ``kept`` copy stays. Returns their positions."""
+    if not rows or not kept:
         return set()
-    dist, sim, near = near_pairs(dec, other, test, rules)
+    split, ids = df.split.to_numpy(), df.image_id.to_numpy()
+    dist, sim, near = near_pairs(dec, rows, kept, rules)
+    near &= sources[rows][:, None] != sources[kept][None, :]
     by_sha: dict[str, list[int]] = {}
-    for k, j in enumerate(test):
+    for k, j in enumerate(kept):
         by_sha.setdefault(dec[j].pixel_sha, []).append(k)
-    leaked = set()
-    for r, i in enumerate(other):
-        exact = by_sha.get(dec[i].pixel_sha, [])
+    copies = set()
+    for r, i in enumerate(rows):
+        exact = [k for k in by_sha.get(dec[i].pixel_sha, []) if sources[kept[k]] != sources[i]]
         hits = sorted(set(np.flatnonzero(near[r]).tolist()) | set(exact))
         if not hits:
             continue
         k = exact[0] if exact else max(hits, key=lambda h: sim[r, h])
         how = "same pixels as" if exact else _hownear(dist, sim, r, k) + " to"
-        more = f" (and {len(hits) - 1} more test images)" if len(hits) > 1 else ""
-        add(i, "train_test_leak", f"{how} test image {ids[test[k]]}{more}, {mask_note(dec, i, test[k])}; "
-            f"the {split[i]} copy is excluded, the test copy kept", True)
-        leaked.add(i)
-    return leaked
+        more = f" (and {len(hits) - 1} more {kept_split} images)" if len(hits) > 1 else ""
+        add(i, check, f"{how} {kept_split} image {ids[kept[k]]}{more}, {mask_note(dec, i, kept[k])}; "
+            f"the {split[i]} copy is excluded, the {kept_split} copy kept", True)
+        copies.add(i)
+    return copies
+
+
+def leaks(df: pd.DataFrame, dec: list[Decoded], usable: list[int], rules: QualityRules, add: Any,
+          sources: np.ndarray | None = None, excluded: set[int] | frozenset[int] = frozenset()) -> set[int]:
+    """Rows that copy a row of a later split (always excluded); returns their positions.
+
+    ``train_test_leak``: a train or val image that is an exact or near copy of a test image (the test copy kept).
+    ``train_val_leak``: a train image that is an exact or near copy of a validation image that nothing excludes
+    (the validation copy kept).
+    """
+    split = df.split.to_numpy()
+    sources = sources if sources is not None else source_keys(df)
+    test = [i for i in usable if split[i] == "test"]
+    other = [i for i in usable if split[i] != "test"]
+    leaked = _copies(df, dec, other, test, sources, rules, add, "train_test_leak", "test")
+    val = [i for i in usable if split[i] == "val" and i not in excluded and i not in leaked]
+    train = [i for i in usable if split[i] == "train" and i not in leaked]
+    return leaked | _copies(df, dec, train, val, sources, rules, add, "train_val_leak", "validation")
 
 
 def within_split(df: pd.DataFrame, dec: list[Decoded], usable: list[int], rules: QualityRules,
-                  excluded: set[int], add: Any) -> None:
-    """Exact, then near duplicates inside each split: the first by image_id that nothing excludes is kept."""
+                 excluded: set[int], add: Any, sources: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Exact, then near duplicates inside each split: the first by image_id that nothing excludes is kept.
+
+    Returns:
+        The pairs of rows found to be copies of each other (warned or excluded): the quality step puts each pair in
+        one split group.
+    """
     split, ids = df.split.to_numpy(), df.image_id.to_numpy()
+    sources = sources if sources is not None else source_keys(df)
+    links: list[tuple[int, int]] = []
     for s in SPLITS:
         groups: dict[str, list[int]] = {}
         for i in sorted((i for i in usable if split[i] == s), key=lambda i: ids[i]):
@@ -85,19 +125,23 @@ def within_split(df: pd.DataFrame, dec: list[Decoded], usable: list[int], rules:
             rep = next((i for i in group if i not in excluded), group[0])
             reps.append(rep)
             for i in group:
-                if i != rep:
+                if i != rep and sources[i] != sources[rep]:  # crops of one image are not duplicates of each other
+                    links.append((i, rep))
                     add(i, "exact_duplicate", f"same pixels as {ids[rep]}, {mask_note(dec, i, rep)}; the first "
                         "by image_id is kept", rules.exclude_exact_duplicates)
         if len(reps) < 2:
             continue
         reps.sort(key=lambda i: ids[i])
         dist, sim, near = near_pairs(dec, reps, reps, rules)
+        near &= sources[reps][:, None] != sources[reps][None, :]
         _, label = connected_components(csr_matrix(np.triu(near, k=1)), directed=False)
         for c in np.flatnonzero(np.bincount(label) > 1):
             ks = np.flatnonzero(label == c)  # ascending, so in image_id order
             keep = next((k for k in ks if reps[k] not in excluded), ks[0])
             for k in ks[ks != keep]:
                 j = ks[np.argmax(np.where(near[k, ks] & (ks != k), sim[k, ks], -2.0))]  # its closest neighbour
+                links.append((reps[k], reps[keep]))  # the whole component in one group
                 add(reps[k], "near_duplicate", f"{_hownear(dist, sim, k, j)} to {ids[reps[j]]}, "
                     f"{mask_note(dec, reps[k], reps[j])}; of its group, {ids[reps[keep]]} is kept",
                     rules.exclude_near_duplicates)
+    return links

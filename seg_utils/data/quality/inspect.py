@@ -13,8 +13,10 @@ from tqdm.auto import tqdm
 
 from ...errors import ConfigError
 from .. import io as _io
+from ..cache import parse_crop
 from ..layout import SPLITS
-from .duplicates import leaks, within_split
+from .duplicates import leaks, source_keys, within_split
+from .groups import patient_leaks, patients_of, split_groups
 from .integrity import Decoded, decode_pair, pair_findings, validate
 from .masks import mask_findings
 from .rules import CHECKS, FINDING_COLUMNS, Action, QualityReport, QualityRules
@@ -29,18 +31,25 @@ def inspect_manifest(manifest: pd.DataFrame, rules: QualityRules | None = None, 
     Exact duplicates are identical *decoded pixels* (sha256 of mode, size and pixel bytes, so a re-saved PNG
     with other metadata still matches). A train or val image that is an exact or near copy of a test image is
     always reported as ``train_test_leak`` and excluded, whatever the duplicate rules say: the test copy is kept
-    (the test set stays fixed), the train/val copy goes. Near duplicates need both a close perceptual hash and a
-    high detail similarity (module docstring). Orphan rows are not decoded. No file content makes this function
-    raise: unreadable files become ``unreadable_image`` / ``unreadable_mask`` findings.
+    (the test set stays fixed), the train/val copy goes; likewise a train image that copies a kept validation image
+    (``train_val_leak``). Near duplicates need both a close perceptual hash and a high detail similarity (module
+    docstring). Where the manifest knows patients (column ``patient``), a train/val row whose patient is in the test
+    split, and a train row whose patient is in the validation split, are excluded (``patient_leak``). Rows with a
+    ``crop`` window are checked as cropped, and crops of one image are never compared with each other. The clean
+    manifest gets a ``group`` column (:mod:`.groups`): the run's validation split is drawn by it. Orphan rows are not
+    decoded. No file content makes this function raise: unreadable files become ``unreadable_image`` /
+    ``unreadable_mask`` findings.
 
     Args:
-        manifest: a manifest (see :mod:`seg_utils.data.datasets`); extra columns are carried into ``clean``.
+        manifest: a manifest (see :mod:`seg_utils.data.datasets`); extra columns are carried into ``clean``. Read
+            when present: ``patient``, ``crop`` (a window in the image's pixels) and ``resize_mask`` (the mask lives
+            on the image's grid: one stored at another size is resized with a ``mask_resized`` warning).
         rules: the rules; default :class:`QualityRules`.
         progress: show a tqdm progress bar while decoding.
         workers: decoding threads (PIL and numpy release the GIL); 1 decodes in this thread.
 
     Returns:
-        A :class:`QualityReport` (findings, summary, clean manifest, rules).
+        A :class:`QualityReport` (findings, summary, clean manifest with ``group``, rules).
 
     Raises:
         DataError: the manifest itself is malformed (missing columns, unknown split, repeated ids in a split).
@@ -67,7 +76,10 @@ def inspect_manifest(manifest: pd.DataFrame, rules: QualityRules | None = None, 
         add(int(i), "missing_image", "mask without an image in the dataset" if has_mask[i] else "no files", True)
     todo = np.flatnonzero(has_img & has_mask).tolist()
     dec: list[Decoded] = [Decoded() for _ in range(n)]
-    paths = (df.image_path[todo].tolist(), df.mask_path[todo].tolist())
+    extra = manifest.reset_index(drop=True)
+    windows = [parse_crop(c) for c in extra["crop"]] if "crop" in extra else [None] * n
+    resizable = extra["resize_mask"].fillna(False).astype(bool).to_numpy() if "resize_mask" in extra else [False] * n
+    paths = (df.image_path[todo].tolist(), df.mask_path[todo].tolist(), [windows[i] for i in todo])
     with ThreadPoolExecutor(max_workers=workers) as pool:
         decoded = (map if workers == 1 else pool.map)(decode_pair, *paths)
         for i, d in zip(todo, tqdm(decoded, total=len(todo), desc="quality", unit="pair", disable=not progress),
@@ -77,14 +89,18 @@ def inspect_manifest(manifest: pd.DataFrame, rules: QualityRules | None = None, 
     counts = Counter(dec[i].channels for i in usable)
     expected_ch = rules.expected_channels or (max((3, 1), key=lambda c: counts[c]) if counts else 3)
     for i in todo:
-        pair_findings(i, dec[i], rules, expected_ch, add)
+        pair_findings(i, dec[i], rules, expected_ch, add, bool(resizable[i]))
         mask_findings(i, dec[i], rules, add)
-    excluded = {i for i, *_, a in findings if a == "exclude"} | leaks(df, dec, usable, rules, add)
-    within_split(df, dec, usable, rules, excluded, add)
-    return _report(manifest, df, findings, rules)
+    patients, sources = patients_of(extra), source_keys(extra)
+    patient_leaks(df, patients, add)
+    excluded = {i for i, *_, a in findings if a == "exclude"}
+    excluded |= leaks(df, dec, usable, rules, add, sources, excluded)
+    links = within_split(df, dec, usable, rules, excluded, add, sources)
+    return _report(manifest, df, findings, rules, split_groups(df, patients, sources, links))
 
 
-def _report(manifest: pd.DataFrame, df: pd.DataFrame, findings: list[tuple], rules: QualityRules) -> QualityReport:
+def _report(manifest: pd.DataFrame, df: pd.DataFrame, findings: list[tuple], rules: QualityRules,
+            groups: np.ndarray) -> QualityReport:
     order = {c: k for k, c in enumerate(CHECKS)}
     split_order = {s: k for k, s in enumerate(SPLITS)}
     rows = [(df.image_id[i], df.split[i], c, d, a, i) for i, c, d, a in findings]
@@ -103,7 +119,7 @@ def _report(manifest: pd.DataFrame, df: pd.DataFrame, findings: list[tuple], rul
         summary.append(row)
     summary_df = pd.DataFrame(summary, columns=["split", "starting", *[f"excluded_{c}" for c in CHECKS], "final"])
     keep = [i for i in range(len(df)) if i not in first]
-    clean = manifest.reset_index(drop=True).iloc[keep].reset_index(drop=True)
+    clean = manifest.reset_index(drop=True).assign(group=groups).iloc[keep].reset_index(drop=True)
     return QualityReport(findings=f[FINDING_COLUMNS].reset_index(drop=True), summary=summary_df, clean=clean,
                          rules=rules)
 

@@ -1,6 +1,9 @@
 """Integrity: decoding every pair once into what the checks need, and the file, geometry and format checks.
 
 Every decode goes through the readers of :mod:`seg_utils.data.io`, so a broken file becomes a finding, never a crash.
+A row with a ``crop`` window (mass-centred crops) is checked as it is trained: its hashes, channels, aspect ratio and
+mask coverage are those of the window; the files' own properties (sizes, bit depth, grey values of the mask file)
+are those of the whole files.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from PIL import Image, ImageChops
 
 from ...errors import DataError
 from .. import io as _io
+from ..cache import apply_crop
 from ..layout import MANIFEST_COLUMNS, SPLITS
 from .rules import QualityRules
 
@@ -49,8 +53,10 @@ class Decoded:
     pixel_sha: str = ""
     phash: np.ndarray | None = None
     detail: np.ndarray | None = None
+    view: tuple[int, int] = (0, 0)  # (height, width) of what is trained: the crop window, else the image
     mask_error: str | None = None
     mask_shape: tuple[int, int] = (0, 0)
+    mask_part_shapes: list[tuple[int, int]] | None = None  # each mask file's own (height, width)
     fg_fraction: float = 0.0
     off_fraction: float = 0.0
     mask_max: int = 0
@@ -72,14 +78,18 @@ def _detail_vector(grey: Image.Image) -> np.ndarray:
     return (v / norm if norm > 0 else v).astype(np.float32)  # a flat image matches nothing
 
 
-def _decode_image(d: Decoded, path: str) -> None:
+def _decode_image(d: Decoded, path: str, window: tuple[int, int, int, int] | None = None) -> None:
     img = _io._open(path)  # the io readers' single PIL decode: DataError on any bad bytes
     d.width, d.height, d.mode = img.width, img.height, img.mode
-    d.pixel_sha = hashlib.sha256(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
     d.bit_depth = _BITS.get(img.mode, 8)
     if d.bit_depth != 8:
         arr = np.asarray(img)
         d.value_range = (int(arr.min()), int(arr.max()))
+    if window is not None:  # PIL pads with zeros outside the image, as the cache does
+        y0, x0, y1, x1 = window
+        img = img.crop((x0, y0, x1, y1))
+    d.view = (img.height, img.width)
+    d.pixel_sha = hashlib.sha256(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
     k = min(img.width, img.height) // _HASH_SIDE
     small = img.reduce(k) if k >= 2 and img.mode in _REDUCIBLE else img
     if img.mode in _GREY_MODES:
@@ -96,23 +106,26 @@ def _decode_image(d: Decoded, path: str) -> None:
     d.detail = _detail_vector(grey)
 
 
-def _decode_mask(d: Decoded, path: str) -> None:
-    raw = _io.read_mask_raw(path)
+def _decode_mask(d: Decoded, path: str, window: tuple[int, int, int, int] | None = None) -> None:
+    shape = (d.height, d.width) if d.image_error is None and d.height else None
+    raw = _io.read_mask_raw(path, shape)  # parts of another size than the image: resized to it (nearest)
     if raw.ndim != 2 or raw.size == 0:
         raise DataError(f"{path}: mask has shape {raw.shape}, expected (H, W)")
+    d.mask_part_shapes = _io.mask_part_sizes(path)
     d.mask_shape = (int(raw.shape[0]), int(raw.shape[1]))
-    fg = raw > 127
-    d.fg_fraction = float(fg.mean())
-    d.off_fraction = float(((raw != 0) & (raw != 255)).mean())
+    d.off_fraction = float(((raw != 0) & (raw != 255)).mean())  # a property of the mask file(s): all of them
     d.mask_max = int(raw.max())
+    fg = apply_crop(raw > 127, window if shape else None)  # coverage and identity: of what is trained
+    d.fg_fraction = float(fg.mean()) if fg.size else 0.0
     d.mask_sha = hashlib.sha256(str(fg.shape).encode() + np.packbits(fg).tobytes()).hexdigest()
 
 
-def decode_pair(image_path: str, mask_path: str) -> Decoded:
+def decode_pair(image_path: str, mask_path: str, window: tuple[int, int, int, int] | None = None) -> Decoded:
+    """Decode one pair (its ``window``, a parsed ``crop``, if any) into what the checks need; never raises."""
     d = Decoded()
     for part, fn, path in (("image", _decode_image, image_path), ("mask", _decode_mask, mask_path)):
         try:
-            fn(d, path)
+            fn(d, path, window)
         except DataError as exc:
             setattr(d, f"{part}_error", str(exc))
         except Exception as exc:  # anything else a decoder throws is still a finding, never a crash
@@ -139,17 +152,24 @@ def validate(manifest: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def pair_findings(i: int, d: Decoded, rules: QualityRules, expected_ch: int, add: Any) -> None:
-    """The file, geometry and format checks of one decoded pair (the masks' own checks are in :mod:`.masks`)."""
+def pair_findings(i: int, d: Decoded, rules: QualityRules, expected_ch: int, add: Any,
+                  resizable: bool = False) -> None:
+    """The file, geometry and format checks of one decoded pair (the masks' own checks are in :mod:`.masks`).
+
+    ``resizable``: the adapter declares that the row's mask lives on the image's grid (CBIS-DDSM ROI masks), so a
+    mask stored at another size is resized with a warning (``mask_resized``) instead of ``size_mismatch``. The parts
+    of a united mask (several files) are always resized so, with the same warning.
+    """
     kind = {1: "grey", 3: "colour"}
     if d.image_error is not None:
         add(i, "unreadable_image", d.image_error, True)
     if d.mask_error is not None:
         add(i, "unreadable_mask", d.mask_error, True)
     if d.image_error is None:
-        ratio = max(d.width, d.height) / max(1, min(d.width, d.height))
+        vh, vw = d.view if d.view != (0, 0) else (d.height, d.width)
+        ratio = max(vw, vh) / max(1, min(vw, vh))
         if ratio > rules.max_aspect_ratio:
-            add(i, "aspect_ratio", f"{d.width}x{d.height} (width x height): aspect ratio {ratio:.1f} > "
+            add(i, "aspect_ratio", f"{vw}x{vh} (width x height): aspect ratio {ratio:.1f} > "
                 f"{rules.max_aspect_ratio:g}", True)
         if d.channels != expected_ch:
             stored = ", channels equal" if d.stored_channels > d.channels else ""
@@ -160,7 +180,14 @@ def pair_findings(i: int, d: Decoded, rules: QualityRules, expected_ch: int, add
             how = "rescales it to 8 bits by its own range" if d.mode in _io.WIDE_MODES else "converts it to 8-bit RGB"
             add(i, "bit_depth", f"{d.bit_depth}-bit image (mode {d.mode}, values {lo}..{hi}); expected "
                 f"{rules.expected_bit_depth}-bit; the loader {how}", False)
-    if d.mask_error is None:
-        if d.image_error is None and d.mask_shape != (d.height, d.width):
-            add(i, "size_mismatch", f"image {d.width}x{d.height} but mask {d.mask_shape[1]}x{d.mask_shape[0]}"
+    if d.mask_error is None and d.image_error is None:
+        parts = d.mask_part_shapes or [d.mask_shape]
+        odd = [s for s in parts if s != (d.height, d.width)]
+        if odd and len(parts) == 1 and not resizable:
+            add(i, "size_mismatch", f"image {d.width}x{d.height} but mask {odd[0][1]}x{odd[0][0]}"
                 " (width x height)", rules.exclude_size_mismatch)
+        elif odd:
+            sizes = ", ".join(f"{w}x{h}" for h, w in odd)
+            what = f"{len(odd)} of {len(parts)} mask parts" if len(parts) > 1 else "the mask"
+            add(i, "mask_resized", f"{what} at {sizes} (width x height) resized (nearest) to the image's "
+                f"{d.width}x{d.height}", False)

@@ -14,10 +14,14 @@ from ...errors import ConfigError
 __all__ = ["CHECKS", "FINDING_COLUMNS", "Action", "QualityRules", "QualityReport"]
 
 #: Every check, in priority order: an excluded row is counted in the summary under its first excluding check.
+#: ``mask_resized`` (warn): a mask part stored at another size than its image was resized to it (nearest);
+#: ``patient_leak`` (exclude): a train/val row whose patient is in the test split, or a train row whose patient is
+#: in the dataset's own validation split; ``train_val_leak`` (exclude): a train image that is an exact or near copy
+#: of a kept validation image (the package docstring lists the others).
 CHECKS: tuple[str, ...] = (
-    "unreadable_image", "unreadable_mask", "missing_mask", "missing_image", "size_mismatch", "aspect_ratio",
-    "non_binary_mask", "empty_mask", "small_mask", "train_test_leak", "exact_duplicate", "near_duplicate",
-    "channels", "bit_depth",
+    "unreadable_image", "unreadable_mask", "missing_mask", "missing_image", "size_mismatch", "mask_resized",
+    "aspect_ratio", "non_binary_mask", "empty_mask", "small_mask", "patient_leak", "train_test_leak",
+    "train_val_leak", "exact_duplicate", "near_duplicate", "channels", "bit_depth",
 )
 
 FINDING_COLUMNS = ["image_id", "split", "check", "detail", "action"]
@@ -37,7 +41,9 @@ class QualityRules:
         max_off_fraction: a mask with grey values other than 0 and 255 (``non_binary_mask``) is excluded when more
             than this fraction of its pixels are such values (a JPEG-compressed mask), else reported; the
             loader binarises at > 127 either way.
-        exclude_size_mismatch: exclude pairs whose image and mask sizes differ; else warn.
+        exclude_size_mismatch: exclude pairs whose image and (single) mask sizes differ; else warn. A mask the
+            adapter declares resizable (manifest column ``resize_mask``) and the parts of a united mask are resized to
+            the image instead, reported as ``mask_resized`` (warn).
         exclude_exact_duplicates: within a split, keep the first of identical images (by image_id, preferring one
             that nothing else excludes) and exclude the others; else warn.
         exclude_near_duplicates: the same for near duplicates; by default they are only reported.
@@ -104,7 +110,9 @@ class QualityReport:
         summary: one row per split present (train, val, test order), columns ``split``, ``starting`` (manifest
             rows, orphans included), ``excluded_<check>`` for every check in :data:`CHECKS` (each excluded row
             counted once, under its first excluding check) and ``final`` (rows of ``clean``).
-        clean: the manifest rows kept, same columns as the manifest, index reset.
+        clean: the manifest rows kept, the manifest's columns plus ``group`` (rows that must stay in one split:
+            one patient's rows, crops of one image and near duplicates of each other share it; the run's validation
+            split is drawn by it), index reset.
         rules: the rules applied.
     """
 
