@@ -1,9 +1,10 @@
 """Batches from cached uint8 arrays: normalisation and augmentation.
 
 The arrays stay uint8 until a batch is taken; on CUDA they live on the GPU, so a batch is an index into
-device memory, normalised and (for ``flips``) augmented there: no per-batch host work. The ``xray`` policy
-runs albumentations on the host (affine, brightness/contrast, gamma, noise), which needs the pixels on the
-CPU; it is meant for CPU-scale studies.
+device memory, normalised and augmented there: no per-batch host work. The ``xray`` policy (affine,
+brightness/contrast, gamma, noise) runs albumentations per image on the CPU, and on CUDA its torch twin
+(:mod:`.gpu_transforms`) for the whole batch on the device, with the same parameters and ranges
+(``xray_backend`` chooses; tests/data/test_transforms.py compares the two).
 
 Every random draw comes from a ``torch.Generator`` / numpy ``Generator`` that the caller seeds per epoch,
 so a resumed run draws exactly what an uninterrupted run draws.
@@ -16,10 +17,14 @@ import numpy as np
 import torch
 
 from ..errors import check_choice
+from .gpu_transforms import xray_batch
 
-__all__ = ["AUGMENTS", "IMAGENET_MEAN", "IMAGENET_STD", "normalise", "make_batch", "xray_augmentation"]
+__all__ = ["AUGMENTS", "XRAY_BACKENDS", "IMAGENET_MEAN", "IMAGENET_STD", "normalise", "make_batch",
+           "xray_augmentation"]
 
 AUGMENTS = ("none", "flips", "xray")
+#: Who runs the ``xray`` policy: ``auto`` (torch on CUDA, albumentations elsewhere), or either one.
+XRAY_BACKENDS = ("auto", "albumentations", "torch")
 #: smp's "imagenet" preprocessing for vgg19, resnet50 and densenet121 (their config.json on the Hub).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -70,7 +75,7 @@ def _xray(images: torch.Tensor, masks: torch.Tensor, gen: torch.Generator,
 
 def make_batch(images: torch.Tensor, masks: torch.Tensor, idx: torch.Tensor, augment: str = "none",
                gen: torch.Generator | None = None, pipeline: A.Compose | None = None,
-               channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+               channels_last: bool = False, xray_backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """A normalised batch ``x (B, 3, H, W)`` float and target ``y (B, 1, H, W)`` float on the arrays' device.
 
     Args:
@@ -81,8 +86,12 @@ def make_batch(images: torch.Tensor, masks: torch.Tensor, idx: torch.Tensor, aug
         gen: seeded generator for the augmentation draws (required unless ``augment == "none"``).
         pipeline: the albumentations pipeline for ``xray`` (built once per run).
         channels_last: return ``x`` in channels-last memory format (faster convolutions with AMP on CUDA).
+        xray_backend: one of :data:`XRAY_BACKENDS`; ``auto`` runs ``xray`` in torch on the device when the arrays are
+            on CUDA (:func:`.gpu_transforms.xray_batch`), with albumentations on the CPU (what CPU runs have always
+            drawn).
     """
     check_choice("augment", augment, AUGMENTS)
+    check_choice("xray_backend", xray_backend, XRAY_BACKENDS)
     idx = idx.to(images.device)
     imgs, msks = images.index_select(0, idx), masks.index_select(0, idx)
     if augment != "none":
@@ -90,6 +99,8 @@ def make_batch(images: torch.Tensor, masks: torch.Tensor, idx: torch.Tensor, aug
             raise ValueError("augmentation needs a seeded generator")
         if augment == "flips":
             imgs, msks = _flip(imgs, msks, gen)
+        elif xray_backend == "torch" or (xray_backend == "auto" and imgs.is_cuda):
+            imgs, msks = xray_batch(imgs, msks, gen)
         else:
             imgs, msks = _xray(imgs, msks, gen, pipeline or xray_augmentation())
     x = normalise(imgs)
