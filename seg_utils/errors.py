@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["SegUtilsError", "ConfigError", "DataError", "WeightsError", "TrainingError", "CheckpointError",
-           "check_choice"]
+           "ExportError", "check_choice"]
 
 
 class SegUtilsError(Exception):
@@ -36,3 +36,7 @@ def check_choice(name: str, value: Any, choices: tuple | list | dict) -> None:
     """Raise :class:`ConfigError` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ConfigError(f"{name}={value!r} is not valid; choose one of: {', '.join(map(str, choices))}")
+
+
+class ExportError(SegUtilsError):
+    """An export whose outputs differ from the PyTorch model's, or that the exporter cannot make."""

@@ -13,8 +13,9 @@ from ..model import build_model, resolve_device
 from ..model.evaluate import evaluate_arrays
 from ..model.train import load_checkpoint
 from ..repro import environment_report
+from .model_card import write_model_card
 from .prepare import prepare_data
-from .runs import run_status
+from .runs import run_status, weights_file
 from .spec import RunSpec
 
 __all__ = ["evaluate_external"]
@@ -42,16 +43,17 @@ def evaluate_external(run_dir: str | Path, dataset: str, data_root: str | Path, 
         raise DataError(f"{dataset} under {data_root}: the {split} split is empty after the quality inspection")
     dev = resolve_device(device)
     model = build_model(spec.arch, spec.encoder, "none")
-    model.load_state_dict(load_checkpoint(run_dir / "best.pt"))
+    model.load_state_dict(load_checkpoint(weights_file(run_dir)))  # final.pt of a keep_weights='last' run
     model.to(dev)
     images = torch.from_numpy(np.ascontiguousarray(data.cache.images[rows]))
     masks = torch.from_numpy(np.ascontiguousarray(data.cache.masks[rows]))
     ids = data.cache.index.image_id.to_numpy()[rows].tolist()
-    per_image, summary, _ = evaluate_arrays(model, images, masks, ids, spec.batch_size, dev)
+    per_image, summary, _ = evaluate_arrays(model, images, masks, ids, spec.batch_size)  # float32
     out = Path(out) if out else run_dir / "external" / f"{dataset}-{split}"
     write_csv(out / "per_image.csv", per_image)
     write_json(out / "environment.json", environment_report(dev))
     summary.update({"run": spec.name, "dataset": dataset, "data_root": str(data_root), "split": split,
                     "data_fingerprint": data.fingerprint})
     write_json(out / "metrics.json", summary)
+    write_model_card(run_dir)  # the card lists the external results
     return summary

@@ -1,0 +1,312 @@
+"""Using a complete run: its model as it was evaluated, predictions on a folder of images, exports; and the
+parameters of the predict notebook (``notebooks/30_predict.ipynb``).
+
+Everything about the input comes from the run folder (``spec.json``: size, intensity; the weights it was evaluated
+with, :func:`~seg_utils.study.runs.weights_file`), never from the caller, so a prediction or an export preprocesses
+exactly as the run's training and evaluation did.
+
+Example:
+    >>> table = predict_run("results/smoke/runs/isic2018/unet-resnet50-bce-s0-0f86f47c58", "my_images/", "out/")
+    >>> export_run("results/smoke/runs/isic2018/unet-resnet50-bce-s0-0f86f47c58", "onnx")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..data.io import read_json, write_json
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
+from ..errors import ConfigError, DataError, check_choice
+from ..model import DEVICES, build_model, resolve_device
+from ..model.export import EXPORT_FORMATS, SUFFIXES, ExportResult, export_model
+from ..model.metrics import THRESHOLD
+from ..model.precision import AmpSettings, amp_of
+from ..model.predict import DICE_RESOLUTIONS, TTA_MODES, list_images, predict_folder, preprocess_image
+from ..model.train import load_checkpoint
+from .model_card import write_model_card
+from .notebook import from_namespace
+from .params import check_fields
+from .runs import run_status, weights_file
+from .spec import RunSpec
+
+__all__ = ["PRECISION_CHOICES", "PredictParams", "load_run", "preprocessing", "predict_run", "export_run",
+           "resolve_run", "predict_params", "predict"]
+
+#: ``run``: the precision the run was evaluated in, where the device is of the same kind (else fp32).
+PRECISION_CHOICES = ("run", "fp32", "bf16", "fp16")
+_CHECK_IMAGES = 4  # images in an export's check batch
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu",
+             precision: str = "run") -> tuple[nn.Module, RunSpec, AmpSettings]:
+    """The model of a complete run with the weights it was evaluated with, on ``device``, in eval mode.
+
+    Returns:
+        ``(model, spec, amp)``: ``amp`` is the run's own precision where ``precision='run'`` and the device is of the
+        kind the run was evaluated on (float32 otherwise), or the one named.
+
+    Raises:
+        DataError: the folder is not a complete run.
+    """
+    run_dir = Path(run_dir)
+    check_choice("precision", precision, PRECISION_CHOICES)
+    if run_status(run_dir) != "complete":
+        raise DataError(f"{run_dir} is not a complete run (no metrics.json): train it first, or pass the folder "
+                        "that `train` printed")
+    spec = RunSpec.from_dict(read_json(run_dir / "spec.json"))
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    model = build_model(spec.arch, spec.encoder, "none")
+    model.load_state_dict(load_checkpoint(weights_file(run_dir)))
+    model.to(dev).eval()
+    if precision != "run":
+        return model, spec, amp_of(precision, "nchw")
+    chosen = ((read_json(run_dir / "environment.json") if (run_dir / "environment.json").is_file() else {})
+              .get("precision", {}).get("chosen", {}))
+    ran_on = str(read_json(run_dir / "metrics.json").get("device", "cpu")).split(":")[0]
+    if chosen and ran_on == dev.type:
+        return model, spec, amp_of(chosen["precision"], chosen["memory_format"])
+    return model, spec, amp_of("fp32", "nchw")
+
+
+def preprocessing(spec: RunSpec, threshold: float = THRESHOLD) -> dict[str, Any]:
+    """The run's preprocessing and output convention, as recorded in exports and predictions."""
+    return {"image_size": spec.image_size, "channels": "3 (RGB; grey images replicated)",
+            "resize": "area interpolation to image_size x image_size (aspect ratio not kept); masks: nearest",
+            "intensity": spec.intensity, "scale": "1/255", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+            "threshold": threshold, "output": "logits; foreground where sigmoid(logits) > threshold"}
+
+
+def predict_run(run_dir: str | Path, images: str | Path, out: str | Path, masks: str | Path | None = None,
+                tta: str = "none", threshold: float = THRESHOLD, dice_at: str = "run", device: str = "auto",
+                precision: str = "run", progress: bool = True) -> pd.DataFrame:
+    """Predict a folder of images with a complete run (:func:`seg_utils.model.predict.predict_folder`).
+
+    Args:
+        run_dir: a complete run folder.
+        images, out, masks, tta, threshold: as in :func:`~seg_utils.model.predict.predict_folder`.
+        dice_at: ``run`` (the run's own ``eval_resolution``, so the Dice is the one its per_image.csv holds for its
+            test images), ``input`` or ``original``.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        precision: one of :data:`PRECISION_CHOICES`.
+        progress: a progress bar.
+
+    Returns:
+        The table written to ``<out>/predictions.csv``; ``<out>/predict.json`` records the run, the preprocessing
+        and the options.
+    """
+    check_choice("dice_at", dice_at, ("run", *DICE_RESOLUTIONS))
+    model, spec, amp = load_run(run_dir, device, precision)
+    at = spec.eval_resolution if dice_at == "run" else dice_at
+    table = predict_folder(model, images, out, spec.image_size, spec.intensity, masks, tta, threshold, at,
+                           spec.batch_size, amp, progress)
+    scored = table.dice.notna()
+    write_json(Path(out) / "predict.json", {
+        "run": str(Path(run_dir).resolve()), "weights": weights_file(run_dir).name, "label": spec.label,
+        "images": str(Path(images).resolve()), "masks": str(Path(masks).resolve()) if masks else None,
+        "preprocessing": preprocessing(spec, threshold), "tta": tta, "dice_at": at, "precision": amp.description,
+        "device": str(next(model.parameters()).device), "n_images": int(len(table)),
+        "n_errors": int((table.error.fillna("") != "").sum()), "n_scored": int(scored.sum()),
+        "dice_mean": float(table.dice[scored].mean()) if scored.any() else None,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return table
+
+
+def _cached_test_images(run_dir: Path, spec: RunSpec, n: int) -> np.ndarray | None:
+    """The first ``n`` test images of the run as its cache holds them (uint8 ``(n, S, S, 3)``), or None."""
+    splits = read_json(run_dir / "splits.json") if (run_dir / "splits.json").is_file() else {}
+    ids = list(splits.get("test", []))[:n]
+    if not ids:
+        return None
+    run_dir = run_dir.resolve()
+    if len(run_dir.parents) < 3:  # not <results>/runs/<dataset>/<run>
+        return None
+    for index in sorted((run_dir.parents[2] / "cache").glob(f"{spec.image_size}px-{spec.intensity}-*/index.csv")):
+        rows = {image_id: k for k, image_id in enumerate(pd.read_csv(index, dtype=str).image_id)}
+        if all(i in rows for i in ids):
+            arrays = np.load(index.parent / "images.npy", mmap_mode="r")
+            return np.stack([arrays[rows[i]] for i in ids])
+    return None
+
+
+def _folder_images(folder: str | Path, spec: RunSpec, n: int) -> np.ndarray:
+    out = []
+    for path in list_images(folder):
+        try:
+            out.append(preprocess_image(path, spec.image_size, spec.intensity))
+        except DataError:
+            continue
+        if len(out) == n:
+            break
+    if not out:
+        raise DataError(f"no readable image in {folder} for the export's check")
+    return np.stack(out)
+
+
+def export_run(run_dir: str | Path, fmt: str, out: str | Path | None = None,
+               images: str | Path | None = None) -> ExportResult:
+    """Export a complete run's evaluated weights (:func:`seg_utils.model.export.export_model`) and rewrite its card.
+
+    The check batch is real: the run's first test images from its preprocessing cache (``<results>/cache``), or the
+    first images of ``images`` preprocessed as the run's; two images at least (one is repeated if need be), so that
+    the dynamic batch axis is exercised.
+
+    Args:
+        run_dir: a complete run folder.
+        fmt: ``onnx`` or ``torchscript``.
+        out: the file (default ``<run>/model.onnx`` or ``<run>/model.torchscript.pt``).
+        images: a folder of images for the check batch (default: the run's cached test images).
+
+    Raises:
+        DataError: no complete run, or no images for the check (the cache is gone: pass ``images``).
+        ExportError: the export's logits differ from PyTorch's by more than 1e-3.
+    """
+    check_choice("format", fmt, EXPORT_FORMATS)
+    run_dir = Path(run_dir)
+    model, spec, _ = load_run(run_dir, "cpu", "fp32")
+    raw = _folder_images(images, spec, _CHECK_IMAGES) if images else _cached_test_images(run_dir, spec, _CHECK_IMAGES)
+    if raw is None:
+        raise DataError(f"no cached test images of {run_dir.name} (looked in <results>/cache beside runs/) for the "
+                        "export's check; pass --images DIR (a few images of the run's kind)")
+    if len(raw) < 2:
+        raw = np.concatenate([raw, raw])
+    batch = normalise(torch.from_numpy(np.ascontiguousarray(raw)))
+    metrics = read_json(run_dir / "metrics.json")
+    meta = {"run": run_dir.name, "label": spec.label, "dataset": spec.dataset, "arch": spec.arch,
+            "encoder": spec.encoder, "weights": weights_file(run_dir).name, "data_fingerprint": spec.data_fingerprint,
+            "test_dice_mean": str(metrics.get("dice_mean")),
+            "intended_use": "research only; not a medical device", **preprocessing(spec)}
+    result = export_model(model, batch, Path(out) if out else run_dir / SUFFIXES[fmt], fmt, meta)
+    write_model_card(run_dir)
+    return result
+
+
+def resolve_run(run: str, results: Path) -> Path:
+    """A run folder from a path (absolute, or relative to ``results`` or ``results/runs``) or ``<dataset>/<name
+    prefix>`` (e.g. ``isic2018/unet-resnet50-bce-s0``): of several complete runs that match, the newest.
+
+    Raises:
+        ConfigError: no complete run matches (the message lists some that exist).
+    """
+    path = Path(run).expanduser()
+    for candidate in ([path] if path.is_absolute() else [results / path, results / "runs" / path]):
+        if (candidate / "spec.json").is_file():
+            return candidate.resolve()
+    base = results / "runs"
+    matches = [m.parent for m in base.glob(f"{run}*/metrics.json")] if not path.is_absolute() else []
+    if matches:
+        return max(matches, key=lambda d: (d / "metrics.json").stat().st_mtime_ns).resolve()
+    some = sorted(str(m.parent.relative_to(base)) for m in base.glob("*/*/metrics.json"))[:6]
+    hint = f", e.g. {', '.join(some)}" if some else " (there is no complete run there)"
+    raise ConfigError(f"run={run!r}: no complete run folder matches under {base}; give a run folder or "
+                      f"<dataset>/<name prefix>{hint}")
+
+
+@dataclass(frozen=True)
+class PredictParams:
+    """The parameters of the predict notebook (``study.predict_params(globals())``).
+
+    Attributes:
+        results_dir: the results folder (the runs, the synthetic data; predictions go to ``predictions/<run>``).
+        run: a run folder, or ``<dataset>/<name prefix>`` under ``results_dir/runs`` (the newest complete match).
+        images_dir: the image folder (absolute, or relative to ``results_dir``).
+        masks_dir: a folder of masks for Dice (same stems, ``_mask`` / ``_segmentation`` suffixes allowed), or ``""``.
+        tta: test-time augmentation, ``none`` or ``flips``.
+        threshold: probability threshold of the masks.
+        dice_at: ``run`` (the run's eval_resolution), ``input`` or ``original``.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        n_gallery: predictions shown in the gallery.
+        progress: progress bars.
+    """
+
+    results_dir: str = "results"
+    run: str = "isic2018/unet-resnet50-bce-s0"
+    images_dir: str = "synthetic/isic2018/ISIC2018_Task1-2_Test_Input"
+    masks_dir: str = "synthetic/isic2018/ISIC2018_Task1_Test_GroundTruth"
+    tta: str = "none"
+    threshold: float = THRESHOLD
+    dice_at: str = "run"
+    device: str = "auto"
+    n_gallery: int = 8
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        check_choice("tta", self.tta, TTA_MODES)
+        check_choice("dice_at", self.dice_at, ("run", *DICE_RESOLUTIONS))
+        check_choice("device", self.device, DEVICES)
+        if not 0 < self.threshold < 1:
+            raise ConfigError(f"threshold={self.threshold} must lie strictly between 0 and 1, e.g. 0.5")
+        if self.n_gallery < 1:
+            raise ConfigError(f"n_gallery={self.n_gallery} must be at least 1")
+        for name in ("images_dir", "masks_dir"):
+            if getattr(self, name) and not self._folder(getattr(self, name)).is_dir():
+                raise ConfigError(f"{name}={getattr(self, name)!r}: {self._folder(getattr(self, name))} is not a "
+                                  "folder (give it absolute, or relative to results_dir)")
+        _ = self.run_dir  # validates run
+
+    def _folder(self, text: str) -> Path:
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else self.results / path
+
+    @property
+    def results(self) -> Path:
+        return Path(self.results_dir).expanduser().resolve()
+
+    @property
+    def run_dir(self) -> Path:
+        return resolve_run(self.run, self.results)
+
+    @property
+    def images(self) -> Path:
+        return self._folder(self.images_dir)
+
+    @property
+    def masks(self) -> Path | None:
+        return self._folder(self.masks_dir) if self.masks_dir else None
+
+    @property
+    def out(self) -> Path:
+        """``<results>/predictions/<run name>``."""
+        return self.results / "predictions" / self.run_dir.name
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.results / "figures" / "predict"
+
+    @property
+    def name(self) -> str:
+        return "predict"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def table(self) -> pd.DataFrame:
+        d = {"(run folder)": str(self.run_dir), "(output)": str(self.out), **self.to_dict()}
+        return pd.DataFrame({"parameter": list(d), "value": [v if k.startswith("(") else repr(v)
+                                                              for k, v in d.items()]})
+
+
+def predict_params(namespace: Mapping[str, Any]) -> PredictParams:
+    """Validate the predict notebook's parameters: pass ``globals()`` from the setup cell (as
+    :func:`~seg_utils.study.notebook.dataset_params`).
+
+    Raises:
+        ConfigError: an unknown name, a wrong type, an invalid value, or a run or folder that does not exist.
+    """
+    return from_namespace(PredictParams, namespace)
+
+
+def predict(params: PredictParams) -> pd.DataFrame:
+    """The predict notebook's predictions: :func:`predict_run` with its parameters, into ``params.out``."""
+    return predict_run(params.run_dir, params.images, params.out, params.masks, params.tta, params.threshold,
+                       params.dice_at, params.device, progress=params.progress)

@@ -1,0 +1,101 @@
+"""Model cards: written from a run folder's files (every section, with what is missing said), rewritten for external
+results and exports, by the CLI for existing runs, and linked from the report's run tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fabricate import make_run, runs_table
+from seg_utils.cli import main
+from seg_utils.data.io import read_json, write_csv, write_json
+from seg_utils.model.stats import run_ci
+from seg_utils.report import link_cards
+from seg_utils.study import model_card, write_model_card
+from seg_utils.study.model_card import _pooled_dice_ci
+
+
+@pytest.fixture()
+def run_dir(tmp_path):
+    run = make_run(tmp_path, "chest_xray", "deeplabv3plus", "vgg19", "bce", 0.9)
+    ids = pd.read_csv(run / "per_image.csv").image_id.tolist()
+    n = len(ids)
+    tp, fp, fn = np.arange(10, 10 + n) * 10, np.full(n, 5), np.arange(n) % 4 * 3
+    dice = 2 * tp / (2 * tp + fp + fn)
+    hd95 = np.where(np.arange(n) == 0, np.nan, np.linspace(1, 4, n))
+    write_csv(run / "per_image.csv", pd.DataFrame({
+        "image_id": ids, "dice": dice, "iou": dice / (2 - dice), "hd95": hd95,
+        "hd95_penalised": np.where(np.isnan(hd95), np.hypot(32, 32), hd95), "tp": tp, "fp": fp, "fn": fn}))
+    metrics = read_json(run / "metrics.json")
+    metrics.update(n_train=40, n_val=4, n_test=n, weights="best epoch", eval_resolution="original",
+                   precision="fp32, nchw", parameters=1234567, device="cpu", notes=["retried after OOM"],
+                   model_deviation="DeepLabV3+ with vgg19: smp cannot dilate this encoder (encoder_depth=4)")
+    write_json(run / "metrics.json", metrics)
+    write_json(run / "environment.json", {"device": "cpu", "processor": "x86_64", "cpu_count": 2,
+                                          "packages": {"torch": "2.14.1"}, "git": {"commit": "abc", "dirty": True}})
+    return run
+
+
+def test_card_holds_every_section_with_intervals(run_dir):
+    path = write_model_card(run_dir)
+    text = path.read_text()
+    assert path.name == "model_card.md" and text.startswith("# Model card: DeepLabV3+_VGG19, BCE on Montgomery")
+    for section in ("## Task", "## Model", "## Data", "## Protocol", "## Results on the test split (12 images)",
+                    "## External validation", "## Exports", "## Training time and hardware",
+                    "## Intended use and limits"):
+        assert section in text, section
+    per_image = pd.read_csv(run_dir / "per_image.csv")
+    ci = run_ci(per_image, "dice", n_resamples=10_000)
+    assert f"| Dice, mean per image | {ci['mean']:.3f} | [{ci['ci_low']:.3f}, {ci['ci_high']:.3f}] |" in text
+    pooled = 2 * per_image.tp.sum() / (2 * per_image.tp.sum() + per_image.fp.sum() + per_image.fn.sum())
+    low, high = _pooled_dice_ci(per_image)
+    assert low <= pooled <= high and f"| Dice, pooled over all test pixels | {pooled:.3f} |" in text
+    assert "| HD95 misses (exactly one of prediction and mask empty) | 1 |" in text
+    assert "penalised mean" in text and "1,234,567 parameters" in text
+    assert "trained from scratch" in text and "Not a medical device" in text
+    assert "`image_size=32` (poster: 224)" in text and "`weights=none` (poster: imagenet)" in text
+    assert "test masks scored at the original resolution" in text
+    assert "smp cannot dilate" in text and "Note: retried after OOM" in text
+    assert "40 training, 4 validation (a share of the training split, drawn by patient), 12 test images" in text
+    assert "3.0 min" not in text and "0.1 min over 3 epochs" in text  # history.csv: 3 epochs of 1 s
+    assert "None made." in text and "None yet." in text and "with uncommitted changes" in text
+
+
+def test_card_lists_external_results_and_exports(run_dir):
+    ext = run_dir / "external" / "folder-all"
+    write_csv(ext / "per_image.csv", pd.DataFrame({"image_id": list("abcd"), "dice": [0.8, 0.9, 0.7, 0.85]}))
+    write_json(ext / "metrics.json", {"dataset": "folder", "split": "all", "n_images": 4, "dice_mean": 0.8125,
+                                      "dice_pooled": 0.82, "hd95_misses": 0})
+    (run_dir / "model.onnx").write_bytes(b"onnx")
+    text = model_card(run_dir)
+    assert "| folder-all | folder | all | 4 | 0.812 [" in text and "| 0.820 | 0 |" in text
+    assert "- `model.onnx`" in text and "model.torchscript.pt" not in text.split("## Exports")[1].split("##")[0]
+
+
+def test_card_of_an_incomplete_run_says_so(tmp_path, run_dir):
+    for name in ("metrics.json", "per_image.csv", "history.csv", "environment.json"):
+        (run_dir / name).unlink()
+    text = model_card(run_dir)
+    assert "**This run is not complete**" in text and "No per_image.csv" in text
+    assert "Training time: not recorded" in text
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        model_card(tmp_path)
+
+
+def test_card_command_writes_cards_for_existing_runs(tmp_path, capsys):
+    runs = [make_run(tmp_path, "isic2018", "unet", e, "bce", 0.8) for e in ("resnet50", "vgg19")]
+    assert main(["card", "--results", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split() == [str(r / "model_card.md") for r in sorted(runs)]
+    assert main(["card", "--run", str(runs[0])]) == 0
+
+
+def test_report_links_each_runs_card(tmp_path):
+    runs = [make_run(tmp_path, "isic2018", "unet", e, "bce", 0.8) for e in ("resnet50", "vgg19")]
+    table = runs_table(runs)
+    table.loc[len(table)] = {**table.iloc[0].to_dict(), "run_dir": None}  # a missing run has no card
+    linked = link_cards(table, tmp_path)
+    assert linked.card.tolist()[:2] == [f'<a href="../runs/isic2018/{r.name}/model_card.md">model card</a>'
+                                        for r in runs]
+    assert linked.card.iloc[2] == "" and all((r / "model_card.md").is_file() for r in runs)
+    assert "card" not in table  # the caller's table is left alone
