@@ -5,7 +5,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 NOTEBOOKS=(01_dataset_isic2018 02_dataset_chest_xray 03_dataset_cbis_ddsm 20_table_encoders 21_table_losses
-           22_table_literature)
+           22_table_literature 30_predict)
 
 usage() {
   cat <<EOF
@@ -26,6 +26,8 @@ Options:
   --results DIR        results folder (default: results/<profile>)
   --only NAMES         comma-separated notebooks, by name or number, e.g. 02,20 or 21_table_losses
   --device DEV         auto | cpu | cuda (default: the profile's)
+  --resume-from DIR    a previous session's results (e.g. an attached Kaggle output, read-only): the dataset
+                       notebooks bring in its complete and interrupted runs first (-p resume_from DIR)
   -p, --param NAME VALUE
                        override one dataset-notebook parameter (repeatable; as papermill -p), e.g. -p epochs 5
   --log-output         stream the notebooks' output while they run (papermill --log-output)
@@ -44,7 +46,7 @@ EOF
 
 die() { echo "run_all.sh: error: $*" >&2; exit 2; }
 
-PROFILE=smoke DATA_ROOT="" RESULTS="" ONLY="" DEVICE="" LOG_OUTPUT=0 RENDER=1
+PROFILE=smoke DATA_ROOT="" RESULTS="" ONLY="" DEVICE="" RESUME_FROM="" LOG_OUTPUT=0 RENDER=1
 EXTRA=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -53,6 +55,7 @@ while [[ $# -gt 0 ]]; do
     --results) [[ $# -ge 2 ]] || die "--results needs a folder"; RESULTS="$2"; shift 2 ;;
     --only) [[ $# -ge 2 ]] || die "--only needs notebook names or numbers"; ONLY="$2"; shift 2 ;;
     --device) [[ $# -ge 2 ]] || die "--device needs auto, cpu or cuda"; DEVICE="$2"; shift 2 ;;
+    --resume-from) [[ $# -ge 2 ]] || die "--resume-from needs a folder"; RESUME_FROM="$2"; shift 2 ;;
     -p|--param) [[ $# -ge 3 ]] || die "$1 needs NAME VALUE"; EXTRA+=(-p "$2" "$3"); shift 3 ;;
     --log-output) LOG_OUTPUT=1; shift ;;
     --no-render) RENDER=0; shift ;;
@@ -67,6 +70,10 @@ case "$DEVICE" in ""|auto|cpu|cuda) ;; *) die "--device '$DEVICE' is not one of 
 if [[ -n "$DATA_ROOT" ]]; then
   [[ -d "$DATA_ROOT" ]] || die "--data-root '$DATA_ROOT' is not a folder"
   DATA_ROOT="$(cd "$DATA_ROOT" && pwd)"
+fi
+if [[ -n "$RESUME_FROM" ]]; then
+  [[ -d "$RESUME_FROM" ]] || die "--resume-from '$RESUME_FROM' is not a folder (attach the previous session's output)"
+  RESUME_FROM="$(cd "$RESUME_FROM" && pwd)"
 fi
 # A profile's own notebook list ("# notebooks: 02_dataset_chest_xray") is the default of --only.
 PROFILE_ONLY="$(sed -n 's/^# notebooks: *//p' "$PROFILE_FILE" | head -n 1)"
@@ -135,9 +142,14 @@ for nb in "${SELECTED[@]}"; do
   log="$RESULTS/notebooks/$nb.log"
   params=(-r results_dir "$RESULTS")
   if [[ "$nb" == *_dataset_* ]]; then
-    params=(-f "$PROFILE_FILE" "${params[@]}")
+    params=(-f "$PROFILE_FILE")
+    # A profile may set some parameters for one notebook only (notebooks/params/<profile>/<notebook>.yaml); papermill
+    # merges the files in order, so these win over the profile's, and -r / -p below win over both.
+    [[ -f "$ROOT/notebooks/params/$PROFILE/$nb.yaml" ]] && params+=(-f "$ROOT/notebooks/params/$PROFILE/$nb.yaml")
+    params+=(-r results_dir "$RESULTS")
     [[ -n "$DATA_ROOT" ]] && params+=(-r data_root "$DATA_ROOT")
     [[ -n "$DEVICE" ]] && params+=(-r device "$DEVICE")
+    [[ -n "$RESUME_FROM" ]] && params+=(-r resume_from "$RESUME_FROM")
     params+=("${EXTRA[@]}")
   fi
   printf '[%d/%d] %-24s ' "$n" "${#SELECTED[@]}" "$nb"

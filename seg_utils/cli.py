@@ -1,4 +1,4 @@
-"""Command line: ``python -m seg_utils {synth,train,evaluate,inspect}``.
+"""Command line: ``python -m seg_utils {synth,train,evaluate,inspect,predict,export,card}``.
 
 Errors the user can act on are one line on stderr and exit status 2, not a traceback.
 """
@@ -12,8 +12,9 @@ from pathlib import Path
 
 from .data import AUGMENTS, DATASETS, INTENSITIES
 from .errors import SegUtilsError
-from .model import ARCHS, DEVICES, LOSSES, SCHEDULES
+from .model import ARCHS, DEVICES, DICE_RESOLUTIONS, EXPORT_FORMATS, LOSSES, SCHEDULES, TTA_MODES
 from .model.precision import MEMORY_FORMATS, PRECISIONS
+from .study.inference import PRECISION_CHOICES
 from .study.spec import CBIS_TASKS, EVAL_RESOLUTIONS, KEEP_WEIGHTS, VAL_SOURCES, RunSpec
 
 __all__ = ["main", "build_parser"]
@@ -86,7 +87,72 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--cbis-task", choices=CBIS_TASKS, default=RunSpec.default("cbis_task"))
     i.add_argument("--out", type=Path, default=None, help="findings CSV (a summary CSV is written beside it)")
     i.add_argument("--quiet", action="store_true")
+    _add_use_commands(sub)
     return p
+
+
+def _add_use_commands(sub: argparse._SubParsersAction) -> None:
+    """``predict``, ``export`` and ``card``: using a complete run (seg_utils.study.inference, .model_card)."""
+    r = sub.add_parser("predict", help="masks, overlays and predictions.csv for a folder of images, with a run")
+    r.add_argument("--run", required=True, type=Path, help="a complete run folder (its spec.json gives the "
+                   "preprocessing)")
+    r.add_argument("--images", required=True, type=Path, help="folder of images (any size; not searched below)")
+    r.add_argument("--out", required=True, type=Path, help="output folder: masks/, overlays/, predictions.csv")
+    r.add_argument("--masks", type=Path, default=None, help="folder of ground-truth masks (same stems; _mask / "
+                   "_segmentation suffixes allowed): Dice per image")
+    r.add_argument("--tta", choices=TTA_MODES, default="none", help="flips: mean probability over four flips")
+    r.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the masks")
+    r.add_argument("--dice-at", choices=["run", *DICE_RESOLUTIONS], default="run",
+                   help="where Dice is scored: the run's own eval_resolution, the model's input size (masks resized "
+                   "nearest, as the cache does) or each mask's own size")
+    r.add_argument("--precision", choices=PRECISION_CHOICES, default="run",
+                   help="run: the run's own precision on a device of its kind, else fp32")
+    r.add_argument("--device", choices=DEVICES, default="auto")
+    r.add_argument("--quiet", action="store_true")
+
+    x = sub.add_parser("export", help="export a run's weights to ONNX or TorchScript, checked against PyTorch")
+    x.add_argument("--run", required=True, type=Path, help="a complete run folder")
+    x.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    x.add_argument("--out", type=Path, default=None, help="file (default: <run>/model.onnx or model.torchscript.pt)")
+    x.add_argument("--images", type=Path, default=None, help="images for the check batch (default: the run's "
+                   "cached test images)")
+
+    c = sub.add_parser("card", help="write model_card.md for runs (complete or not)")
+    c.add_argument("--run", type=Path, action="append", default=[], help="a run folder (repeatable)")
+    c.add_argument("--results", type=Path, default=None, help="every run folder under <results>/runs")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from .study import predict_run
+
+    table = predict_run(args.run, args.images, args.out, args.masks, args.tta, args.threshold, args.dice_at,
+                        args.device, args.precision, progress=not args.quiet)
+    scored = table.dice.dropna()
+    errors = int((table.error.fillna("") != "").sum())
+    print(f"{len(table)} images, {errors} with an error" + (f", mean Dice {scored.mean():.4f} over {len(scored)} "
+          f"(at the {table.dice_at[table.dice.notna()].iloc[0]} resolution)" if len(scored) else ""))
+    print(args.out / "predictions.csv")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from .study import export_run
+
+    print(export_run(args.run, args.format, args.out, args.images))
+
+
+def _card(args: argparse.Namespace) -> None:
+    from .errors import ConfigError
+    from .study import write_model_card
+
+    runs = list(args.run)
+    if args.results is not None:
+        runs += sorted(p.parent for p in (args.results / "runs").glob("*/*/spec.json"))
+    if not runs:
+        raise ConfigError("card: name runs with --run DIR (repeatable) or --results DIR (every run under DIR/runs)")
+    for run in runs:
+        if not (run / "spec.json").is_file():
+            raise ConfigError(f"card: {run} is not a run folder (no spec.json)")
+        print(write_model_card(run))
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -147,7 +213,8 @@ def _inspect(args: argparse.Namespace) -> None:
         print(write_report(report, args.out))
 
 
-_COMMANDS = {"synth": _synth, "train": _train, "evaluate": _evaluate, "inspect": _inspect}
+_COMMANDS = {"synth": _synth, "train": _train, "evaluate": _evaluate, "inspect": _inspect, "predict": _predict,
+             "export": _export, "card": _card}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import papermill as pm
 import pytest
 import yaml
 
+from seg_utils.study.inference import PredictParams
 from seg_utils.study.params import DatasetParams, TableParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +46,7 @@ def _read(name: str) -> nbformat.NotebookNode:
 def test_expected_notebooks():
     assert DATASET_NOTEBOOKS == ["01_dataset_isic2018", "02_dataset_chest_xray", "03_dataset_cbis_ddsm"]
     assert TABLE_NOTEBOOKS == ["20_table_encoders", "21_table_losses", "22_table_literature"]
+    assert sorted(set(NOTEBOOKS) - set(DATASET_NOTEBOOKS) - set(TABLE_NOTEBOOKS)) == ["30_predict"]
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -65,7 +67,7 @@ def test_notebook_is_clean_and_thin(name):
 
 
 @pytest.mark.parametrize("name, cls", [(n, DatasetParams) for n in DATASET_NOTEBOOKS]
-                         + [(n, TableParams) for n in TABLE_NOTEBOOKS])
+                         + [(n, TableParams) for n in TABLE_NOTEBOOKS] + [("30_predict", PredictParams)])
 def test_parameters_are_the_params_fields_with_paper_defaults(name, cls):
     declared = pm.inspect_notebook(str(NB_DIR / f"{name}.ipynb"))
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -98,6 +100,18 @@ def test_profile_keys_are_dataset_notebook_parameters(profile):
         declared = set(pm.inspect_notebook(str(NB_DIR / f"{name}.ipynb")))
         assert keys <= declared, f"{profile.name}: {sorted(keys - declared)} are not parameters of {name}"
     DatasetParams(dataset="isic2018", **(yaml.safe_load(profile.read_text()) or {}))  # valid values
+
+
+@pytest.mark.parametrize("override", sorted(NB_DIR.glob("params/*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_per_notebook_profile_files_name_a_dataset_notebook_and_its_parameters(override):
+    assert override.stem in DATASET_NOTEBOOKS, f"{override}: no dataset notebook {override.stem}"
+    assert (NB_DIR / "params" / f"{override.parent.name}.yaml").is_file(), f"{override}: no profile to extend"
+    keys = set(yaml.safe_load(override.read_text()) or {})
+    declared = set(pm.inspect_notebook(str(NB_DIR / f"{override.stem}.ipynb")))
+    assert keys <= declared, f"{override.name}: {sorted(keys - declared)} are not parameters of {override.stem}"
+    merged = {**(yaml.safe_load((NB_DIR / "params" / f"{override.parent.name}.yaml").read_text()) or {}),
+              **(yaml.safe_load(override.read_text()) or {})}
+    DatasetParams(dataset=override.stem.split("_dataset_")[1], **merged)  # the merged parameters are valid
 
 
 def test_paper_profile_is_the_poster_protocol():
@@ -136,7 +150,7 @@ def test_every_notebook_ran_and_rendered(smoke, name):
     nb = smoke / "notebooks"
     assert (nb / f"{name}.ipynb").is_file()
     code_html, reader_html = (nb / f"{name}.html").read_text(), (nb / f"{name}.report.html").read_text()
-    setup = "dataset_params" if "_dataset_" in name else "table_params"
+    setup = {"dataset": "dataset_params", "table": "table_params"}.get(name.split("_")[1], "predict_params")
     assert setup in code_html and setup not in reader_html  # the reader's version has no code
     assert "data:image/png;base64" in reader_html  # figures are embedded
     summary = json.loads((smoke / "summaries" / f"{name.split('_', 1)[1]}.json").read_text())
@@ -258,13 +272,15 @@ def test_cpu_real_profile_reads_the_real_chest_xrays(tmp_path):
     from conftest import real_data
 
     root = real_data("chest_xray")
-    out = _run_all("--profile", "cpu-real", "--results", str(tmp_path), "-p", "train", "False", "--no-render",
-                   timeout=400)
+    out = _run_all("--profile", "cpu-real", "--only", "02", "--results", str(tmp_path), "-p", "train", "False",
+                   "--no-render", timeout=400)
     assert out.returncode == 0, out.stderr
-    assert "[1/1] 02_dataset_chest_xray" in out.stdout  # the profile's own notebook list
+    assert "[1/1] 02_dataset_chest_xray" in out.stdout
     summary = json.loads((tmp_path / "summaries" / "dataset_chest_xray.json").read_text())
-    assert Path(summary["parameters"]["data_root"]) == root.resolve()  # relative to the repository
-    assert summary["runs"] == [] and summary["ablation_runs"] == []  # train=False: nothing trained
+    assert Path(summary["parameters"]["data_root"]) == root.resolve().parent  # ../shared/data, from the repository
+    assert summary["parameters"]["image_size"] == 128 and summary["parameters"]["epochs"] == 16  # its own file
+    assert len(summary["runs"]) == 4 and {r["action"] for r in summary["runs"]} == {"not run"}  # train=False
+    assert summary["ablation_runs"] == []
     quality = pd.read_csv(tmp_path / "tables" / "quality_chest_xray.csv")
     assert quality.set_index("split").final.to_dict() == {"train": 566, "test": 138}
     table = pd.read_csv(tmp_path / "tables" / "ablation_chest_xray.csv")

@@ -1,4 +1,5 @@
-"""The model layer: the smp factory and encoder weights, losses, metrics and their statistics, training, evaluation.
+"""The model layer: the smp factory and encoder weights, losses, metrics and their statistics, training, evaluation,
+prediction on image folders and export.
 
 Imports the data layer below it, nothing from the layers above (study, report).
 """
@@ -6,9 +7,12 @@ Imports the data layer below it, nothing from the layers above (study, report).
 from __future__ import annotations
 
 from .device import DEVICES, resolve_device
+from .export import EXPORT_FORMATS, ExportError, ExportResult, export_model
 from .losses import LOSSES, build_loss
 from .models import ARCHS, POSTER_ENCODERS, build_model, check_encoder
+from .predict import DICE_RESOLUTIONS, TTA_MODES, predict_folder
 from .train import SCHEDULES, TrainSettings, fit
 
-__all__ = ["ARCHS", "DEVICES", "LOSSES", "POSTER_ENCODERS", "SCHEDULES", "TrainSettings", "build_loss", "build_model",
-           "check_encoder", "fit", "resolve_device"]
+__all__ = ["ARCHS", "DEVICES", "DICE_RESOLUTIONS", "EXPORT_FORMATS", "LOSSES", "POSTER_ENCODERS", "SCHEDULES",
+           "TTA_MODES", "ExportError", "ExportResult", "TrainSettings", "build_loss", "build_model", "check_encoder",
+           "export_model", "fit", "predict_folder", "resolve_device"]

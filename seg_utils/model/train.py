@@ -129,15 +129,17 @@ def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Opti
                amp: AmpSettings, x: torch.Tensor, y: torch.Tensor, accumulate: int = 1) -> torch.Tensor:
     """One optimisation step, as :func:`fit` runs it: autocast forward, float32 loss, scaled backward and step.
 
-    With ``accumulate`` > 1 the batch is split into that many micro-batches whose gradients add up to the whole
-    batch's (each loss weighted by its share of the batch), then one step is taken.
+    With ``accumulate`` > 1 the batch is split into that many micro-batches (fewer for a short last batch, so that
+    each holds at least two images for batch norm) whose gradients add up to the whole batch's (each loss weighted by
+    its share of the batch), then one step is taken.
 
     Returns:
         The batch's mean loss as a 0-d tensor on the device (not read here: no host sync).
     """
     optimizer.zero_grad(set_to_none=True)
     total = torch.zeros((), device=x.device)
-    for xs, ys in zip(x.tensor_split(accumulate), y.tensor_split(accumulate), strict=True):
+    chunks = max(1, min(accumulate, len(x) // 2))
+    for xs, ys in zip(x.tensor_split(chunks), y.tensor_split(chunks), strict=True):
         with torch.autocast(x.device.type, dtype=amp.dtype, enabled=amp.enabled):
             logits = model(xs)
         loss = loss_fn(logits.float(), ys) * (len(xs) / len(x))
@@ -272,7 +274,7 @@ def fit(model: nn.Module, loss_fn: nn.Module, train: tuple[torch.Tensor, torch.T
     last = run_dir / "last.pt"
     if last.is_file():
         start, history, resumed_from = _resume(last, model, optimizer, scheduler, scaler, stopper)
-    pipeline = xray_augmentation() if settings.augment == "xray" else None
+    pipeline = xray_augmentation() if settings.augment == "xray" and not train[0].is_cuda else None  # CUDA: torch
     train_images, train_masks = train
     val_images, val_masks = val
     check_every = 1 if device.type == "cpu" else CHECK_EVERY

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from ..data.quality import excluded_examples
 from .ablation import ablation_table, verdict
+from .answers import answer_base, answer_encoders, answer_losses
+from .cards import link_cards, plot_predictions, show_card
 from .compare import DICE_PROTOCOL, compare_all, paired_comparison
 from .display import dice_protocol, format_value, poster_layout, save_table, show, summary_table, to_markdown
 from .figures import plot_ablation, plot_dice_distributions, plot_history, plot_table, save_figure
@@ -26,9 +28,11 @@ from .tables import (
                      table_losses,
 )
 
-__all__ = ["DICE_PROTOCOL", "ablation_table", "collect_runs", "compare_all", "compare_encoders", "compare_losses",
-           "dataset_table", "dice_protocol", "excluded_examples", "format_value", "load_histories", "load_per_image",
-           "paired_comparison", "per_image_of", "plot_ablation", "plot_dice_distributions", "plot_history",
-           "plot_panel", "plot_quality_gallery", "plot_table", "poster_layout", "quality_checks", "quality_table",
-           "save_figure", "save_table", "score_runs", "select_runs", "show", "summary_table", "table_encoders",
-           "table_literature", "table_losses", "table_quality", "to_markdown", "verdict"]
+__all__ = ["DICE_PROTOCOL", "ablation_table", "answer_base", "answer_encoders", "answer_losses", "collect_runs",
+           "compare_all", "compare_encoders", "compare_losses", "dataset_table", "dice_protocol", "excluded_examples",
+           "format_value", "load_histories", "load_per_image", "paired_comparison", "per_image_of", "plot_ablation",
+           "plot_dice_distributions", "plot_history", "plot_panel", "plot_quality_gallery", "plot_table",
+           "poster_layout", "quality_checks", "quality_table", "save_figure", "save_table", "score_runs",
+           "select_runs", "show", "summary_table", "table_encoders", "table_literature", "table_losses",
+           "table_quality", "to_markdown", "verdict"]
+__all__ += ["link_cards", "plot_predictions", "show_card"]  # a run's model card and predictions (report.cards)

@@ -113,7 +113,7 @@ def poster_layout(df: pd.DataFrame, index: str | list[str], columns: str) -> pd.
         columns: column key, e.g. ``"encoder"`` or ``"loss"``.
     """
     def cell(r: pd.Series) -> str:
-        ours = "missing" if r.status != "ok" else f"{r.dice:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+        ours = str(r.status) if r.status != "ok" else f"{r.dice:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
         if r.status == "ok" and r.n_seeds > 1:
             ours += f" ± {r.seed_sd:.3f} sd over {r.n_seeds} seeds"
         return ours + ("" if pd.isna(r.poster) else f" (poster {r.poster:.3f})")

@@ -89,8 +89,10 @@ def plot_table(df: pd.DataFrame, title: str | None = None) -> Figure:
         has_poster = np.isfinite(poster)
         if has_poster.any():
             ax.plot(poster[has_poster], y[has_poster], "D", color=_POSTER, label="poster", markersize=6, alpha=0.85)
+        status = df["status"].to_numpy() if "status" in df else np.full(len(df), "missing")
         for i in np.flatnonzero(~np.isfinite(dice) & ~own):
-            ax.text(0.02, y[i], "missing: no complete run", va="center", ha="left", color=_OTHER, fontsize="small",
+            text = "failed: see the table's reason" if status[i] == "failed" else "missing: no complete run"
+            ax.text(0.02, y[i], text, va="center", ha="left", color=_OTHER, fontsize="small",
                     transform=ax.get_yaxis_transform())
         ax.set_yticks(y, labels)
         ax.invert_yaxis()

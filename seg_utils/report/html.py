@@ -149,6 +149,7 @@ _TITLES = {
     "dataset_isic2018": "ISIC 2018 (skin lesions)",
     "dataset_chest_xray": "Chest X-ray (Shenzhen to Montgomery)",
     "dataset_cbis_ddsm": "CBIS-DDSM (masses)",
+    "predict": "Predictions of a trained run on new images",
 }
 
 

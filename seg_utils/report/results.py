@@ -20,12 +20,13 @@ from ..study.spec import RunSpec
 from ..study.summary import summary_path
 
 __all__ = ["KEY", "GRID_OPTIONS", "read_per_image", "read_history", "read_predictions", "read_summary",
-           "read_summaries", "minutes", "collect_runs", "select_runs", "run_label", "load_histories", "load_per_image"]
+           "read_summaries", "read_metrics", "minutes", "collect_runs", "select_runs", "run_label", "load_histories",
+           "load_per_image"]
 
 #: What identifies a configuration across seeds.
 KEY = ["dataset", "arch", "encoder", "loss"]
-#: The data-driven options that tell a grid run from an ablation run of the same configuration.
-GRID_OPTIONS = ("intensity", "augment", "schedule")
+#: The options that tell a grid run from an ablation run (or a run of another protocol) of the same configuration.
+GRID_OPTIONS = ("intensity", "augment", "schedule", "val_source", "cbis_task", "keep_weights", "eval_resolution")
 
 
 def read_per_image(run_dir: str | Path) -> pd.DataFrame:
@@ -67,33 +68,51 @@ def minutes(run_dir: str | Path) -> float:
     return float(history.seconds.sum() / 60) if "seconds" in history else float("nan")
 
 
-def collect_runs(results: str | Path, dataset: str | None = None) -> pd.DataFrame:
-    """One row per complete run under ``results/runs``: the spec's fields, the metrics and ``run_dir``."""
+def read_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """A complete run's ``metrics.json``."""
+    return read_json(Path(run_dir) / "metrics.json")
+
+
+def collect_runs(results: str | Path, dataset: str | None = None, failed: bool = False) -> pd.DataFrame:
+    """One row per complete run under ``results/runs``: the spec's fields, the metrics, ``status`` and ``run_dir``.
+
+    With ``failed``, runs that failed (``failed.json``, no metrics) are listed too, with ``status`` ``failed`` and
+    their ``reason``.
+    """
     base = Path(results) / "runs"
     rows = []
-    for metrics in sorted(base.glob(f"{dataset or '*'}/*/metrics.json")):
-        run_dir = metrics.parent
-        row = dict(read_json(run_dir / "spec.json"))
-        row.update({f"m_{k}" if k in row else k: v for k, v in read_json(metrics).items()})
+    for spec_path in sorted(base.glob(f"{dataset or '*'}/*/spec.json")):
+        run_dir = spec_path.parent
+        metrics, failure = run_dir / "metrics.json", run_dir / "failed.json"
+        if not metrics.is_file() and not (failed and failure.is_file()):
+            continue
+        row = dict(read_json(spec_path))
+        if metrics.is_file():
+            row.update({f"m_{k}" if k in row else k: v for k, v in read_json(metrics).items()})
+            row["status"] = "complete"
+        else:
+            row.update(status="failed", reason=read_json(failure).get("reason", ""))
         row["run_dir"] = str(run_dir)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def select_runs(results: str | Path, dataset: str | None = None) -> pd.DataFrame:
+def select_runs(results: str | Path, dataset: str | None = None, failed: bool = False) -> pd.DataFrame:
     """The complete runs under ``results/runs`` that stand for each dataset's grid, one per configuration and seed.
 
     A run counts when its data-driven options (intensity, augmentation, schedule) are the grid's: those of the
     dataset notebook's parameters in ``summaries/dataset_<dataset>.json``, or the poster's (none, none, constant)
     where no summary exists yet. So the runs of an ablation ladder (same configuration, other options) never stand
-    in for the grid's, whatever state the folder is in. Of several counting runs of one configuration and seed, one
-    the summary lists as a grid run wins, then the one whose ``metrics.json`` is newest (e.g. other epochs).
+    in for the grid's, whatever state the folder is in (likewise the validation source, CBIS task, kept weights and
+    evaluation resolution). Of several counting runs of one configuration and seed, a complete one wins over a
+    failed one, then one the summary lists as a grid run, then the newest (e.g. other epochs). With ``failed``, a
+    configuration and seed whose only run failed is kept, with ``status`` ``failed``.
 
     Returns:
         :func:`collect_runs`'s columns (``dataset, arch, encoder, loss, seed, ..., run_dir``), one
         row per configuration and seed; empty (with those key columns) when there is no run.
     """
-    runs = collect_runs(results, dataset)
+    runs = collect_runs(results, dataset, failed)
     if runs.empty:
         return pd.DataFrame(columns=[*KEY, "seed", "run_dir"])
     keep, listed = np.zeros(len(runs), bool), set()
@@ -102,15 +121,18 @@ def select_runs(results: str | Path, dataset: str | None = None) -> pd.DataFrame
         options = {k: summary.get("parameters", {}).get(k, RunSpec.default(k)) for k in GRID_OPTIONS}
         same = np.ones(len(runs), bool)
         for field, value in options.items():
-            same &= (runs[field] if field in runs else pd.Series(RunSpec.default(field), index=runs.index)) \
-                .eq(value).to_numpy()
+            column = runs[field] if field in runs else pd.Series(RunSpec.default(field), index=runs.index)
+            same &= column.fillna(RunSpec.default(field)).eq(value).to_numpy()
         keep |= (runs.dataset == ds).to_numpy() & same
         listed |= {Path(r["run_dir"]).name for r in summary.get("runs", [])}
     runs = runs[keep].copy()
     runs["_listed"] = runs.run_dir.map(lambda d: Path(d).name in listed)
-    runs["_mtime"] = [(Path(d) / "metrics.json").stat().st_mtime_ns for d in runs.run_dir]
-    runs = runs.sort_values(["_listed", "_mtime"], kind="stable").drop_duplicates([*KEY, "seed"], keep="last")
-    return runs.drop(columns=["_listed", "_mtime"]).sort_values([*KEY, "seed"]).reset_index(drop=True)
+    runs["_complete"] = runs.status.eq("complete")
+    runs["_mtime"] = [max((p.stat().st_mtime_ns for p in (Path(d) / "metrics.json", Path(d) / "failed.json")
+                           if p.is_file()), default=0) for d in runs.run_dir]
+    runs = runs.sort_values(["_complete", "_listed", "_mtime"], kind="stable").drop_duplicates([*KEY, "seed"],
+                                                                                              keep="last")
+    return runs.drop(columns=["_complete", "_listed", "_mtime"]).sort_values([*KEY, "seed"]).reset_index(drop=True)
 
 
 def run_label(row: Mapping[str, Any], with_seed: bool) -> str:
@@ -120,12 +142,15 @@ def run_label(row: Mapping[str, Any], with_seed: bool) -> str:
 
 
 def load_histories(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """``{run label: history}`` of the runs in ``runs`` (a ``study.run_grid`` table), e.g. ``U-Net_RN50 BCE``."""
+    """``{run label: history}`` of the runs in ``runs`` (a ``study.run_grid`` table) that have one, e.g.
+    ``U-Net_RN50 BCE`` (a failed run's history shows how it got there)."""
     with_seed = runs.seed.nunique() > 1
-    return {run_label(row, with_seed): read_history(row["run_dir"]) for row in runs.to_dict("records")}
+    return {run_label(row, with_seed): read_history(row["run_dir"]) for row in runs.to_dict("records")
+            if (Path(row["run_dir"]) / "history.csv").is_file()}
 
 
 def load_per_image(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """``{run label: per-image metrics}`` of the runs in ``runs`` (a ``study.run_grid`` table)."""
+    """``{run label: per-image metrics}`` of the complete runs in ``runs`` (a ``study.run_grid`` table)."""
     with_seed = runs.seed.nunique() > 1
-    return {run_label(row, with_seed): read_per_image(row["run_dir"]) for row in runs.to_dict("records")}
+    return {run_label(row, with_seed): read_per_image(row["run_dir"]) for row in runs.to_dict("records")
+            if row.get("status", "complete") == "complete"}

@@ -44,23 +44,42 @@ from ..study.grid import (
 from ..study.reference import poster_dice, poster_literature
 from .compare import COMPARE_COLUMNS, compare_all
 from .display import row_labels
-from .results import KEY, read_per_image, read_summary, select_runs
+from .results import KEY, minutes, read_metrics, read_per_image, read_summary, select_runs
 
 __all__ = ["SCORE_COLUMNS", "score_runs", "dataset_table", "table_encoders", "table_losses", "compare_encoders",
            "compare_losses", "table_literature", "data_notes", "with_data_notes", "per_image_of"]
 
 SCORE_COLUMNS = ["dataset", "model", "loss", "dice", "ci_low", "ci_high", "poster", "diff", "poster_in_ci", "n_images",
-                 "n_seeds", "seed_mean", "seed_sd", "status", "arch", "encoder"]
+                 "n_seeds", "seed_mean", "seed_sd", "hd95", "hd95_misses", "hd95_penalised", "minutes", "status",
+                 "reason", "arch", "encoder"]
 """Columns of every score table (see the module docstring)."""
 
 
-def _pooled(runs: pd.DataFrame) -> dict[tuple, tuple[pd.DataFrame, dict[int, pd.DataFrame]]]:
-    """``{(dataset, arch, encoder, loss): (seed-pooled per-image table, {seed: per-image table})}``."""
+def _pooled(runs: pd.DataFrame) -> dict[tuple, tuple[pd.DataFrame, dict[int, pd.DataFrame], list[dict]]]:
+    """``{(dataset, arch, encoder, loss): (seed-pooled per-image table, {seed: per-image table}, [per-run facts])}``
+    of the complete runs in ``runs``; the facts are each run's metrics.json and its training minutes."""
     out = {}
-    for key, group in runs.groupby(KEY, sort=False):
+    complete = runs[runs.status.eq("complete")] if "status" in runs else runs
+    for key, group in complete.groupby(KEY, sort=False):
         by_seed = {int(r.seed): read_per_image(r.run_dir) for r in group.itertuples()}
-        out[tuple(key)] = (pool_seeds(by_seed), by_seed)
+        facts = [{**read_metrics(r.run_dir), "minutes": minutes(r.run_dir)} for r in group.itertuples()]
+        out[tuple(key)] = (pool_seeds(by_seed), by_seed, facts)
     return out
+
+
+def _failures(runs: pd.DataFrame) -> dict[tuple, str]:
+    """``{configuration: reason}`` of the failed runs in ``runs`` (a ``status``/``reason`` column)."""
+    if "status" not in runs or "reason" not in runs:
+        return {}
+    failed = runs[runs.status.eq("failed")]
+    return {tuple(k): "; ".join(f"s{r.seed}: {r.reason}" for r in g.itertuples())
+            for k, g in failed.groupby(KEY, sort=False)}
+
+
+def _finite_mean(values: list) -> float:
+    """The mean of the finite values (NaN when there is none: e.g. runs made before a metric existed)."""
+    finite = [float(v) for v in values if v is not None and np.isfinite(float(v))]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def _in_ci(low: float, high: float, value: float | None) -> Any:
@@ -73,37 +92,49 @@ def score_runs(runs: pd.DataFrame, configs: list[tuple[str, str, str, str]]) -> 
     """Score each configuration of ``configs`` from the runs in ``runs``.
 
     Args:
-        runs: one row per run with columns ``dataset, arch, encoder, loss, seed, run_dir`` (a
-            :func:`select_runs` or ``study.run_grid`` table).
+        runs: one row per run with columns ``dataset, arch, encoder, loss, seed, run_dir`` and, where runs may have
+            failed, ``status`` and ``reason`` (a :func:`select_runs` or ``study.run_grid`` table).
         configs: ``(dataset, arch, encoder, loss)`` in the order the table shows them.
 
     Returns:
-        DataFrame with columns :data:`SCORE_COLUMNS`, one row per configuration; ``status`` is ``ok`` or
-        ``missing`` (no complete run: NaN values). ``attrs["notes"]`` lists the missing configurations.
+        DataFrame with columns :data:`SCORE_COLUMNS`, one row per configuration; ``status`` is ``ok``, ``failed``
+        (every run of it failed; ``reason`` says why) or ``missing`` (no run: NaN values). HD95 columns are the
+        means over seeds of each run's mean over defined images, complete misses and penalised mean; ``minutes`` is
+        the mean training time per run. ``attrs["notes"]`` lists the missing and failed configurations.
     """
     pooled = _pooled(runs) if len(runs) else {}
-    rows, missing = [], []
+    failures = _failures(runs)
+    rows, missing, failed = [], [], []
     for dataset, arch, encoder, loss in configs:
         poster = poster_dice(dataset, arch, encoder, loss)
         row = {"dataset": dataset, "model": model_label(arch, encoder), "arch": arch, "encoder": encoder,
-               "loss": loss, "status": "missing", "n_seeds": 0, "n_images": 0, "poster": poster}
+               "loss": loss, "status": "missing", "n_seeds": 0, "n_images": 0, "poster": poster, "reason": ""}
+        name = f"{DATASET_NAMES.get(dataset, dataset)} {row['model']} {LOSS_NAMES.get(loss, loss)}"
         hit = pooled.get((dataset, arch, encoder, loss))
-        if hit is None:
-            missing.append(f"{DATASET_NAMES.get(dataset, dataset)} {row['model']} {LOSS_NAMES.get(loss, loss)}")
+        if hit is None and (dataset, arch, encoder, loss) in failures:
+            row.update(status="failed", reason=failures[(dataset, arch, encoder, loss)])
+            failed.append(f"{name} ({row['reason']})")
+        elif hit is None:
+            missing.append(name)
         else:
-            table, by_seed = hit
+            table, by_seed, facts = hit
             ci = run_ci(table, "dice")
             spread = seed_summary(by_seed)
+            mean = {k: _finite_mean([f.get(k) for f in facts]) for k in
+                    ("hd95_mean", "hd95_misses", "hd95_penalised_mean", "minutes")}
             row.update({"status": "ok", "n_seeds": len(by_seed), "n_images": ci["n"], "dice": ci["mean"],
                         "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "seed_mean": spread["mean"],
-                        "seed_sd": spread["sd"]})
+                        "seed_sd": spread["sd"], "hd95": mean["hd95_mean"], "hd95_misses": mean["hd95_misses"],
+                        "hd95_penalised": mean["hd95_penalised_mean"], "minutes": mean["minutes"]})
         rows.append(row)
     df = pd.DataFrame(rows).reindex(columns=SCORE_COLUMNS)
     df["diff"] = df.dice - df.poster.astype(float)
     df["poster_in_ci"] = pd.array([_in_ci(lo, hi, p) for lo, hi, p in zip(df.ci_low, df.ci_high, df.poster,
                                                                                strict=True)], dtype="boolean")
-    df.attrs["notes"] = ([f"no complete run, shown as missing: {', '.join(missing)}"] if missing else [])
-    df.attrs["hidden"] = ["arch", "encoder"] + (["seed_mean", "seed_sd"] if df.n_seeds.max() <= 1 else [])
+    df.attrs["notes"] = ([f"no complete run, shown as missing: {', '.join(missing)}"] if missing else []) + (
+        [f"failed (rerun to try again): {'; '.join(failed)}"] if failed else [])
+    df.attrs["hidden"] = ["arch", "encoder"] + (["seed_mean", "seed_sd"] if df.n_seeds.max() <= 1 else []) + (
+        [] if failed else ["reason"])
     return df
 
 
@@ -145,7 +176,7 @@ def with_data_notes(df: pd.DataFrame, title: str, results: str | Path, datasets:
 
 def table_encoders(results: str | Path) -> pd.DataFrame:
     """Table 1: ISIC 2018, BCE, U-Net and DeepLabV3+ with VGG19, ResNet50 and DenseNet121 (see :func:`score_runs`)."""
-    df = score_runs(select_runs(results, "isic2018"), TABLE1_CONFIGS)
+    df = score_runs(select_runs(results, "isic2018", failed=True), TABLE1_CONFIGS)
     return with_data_notes(df, "Table 1: encoder comparison (ISIC 2018, binary cross-entropy, Dice)", results,
                            ("isic2018",))
 
@@ -153,7 +184,7 @@ def table_encoders(results: str | Path) -> pd.DataFrame:
 def table_losses(results: str | Path) -> pd.DataFrame:
     """Table 2: BCE vs Log-Cosh Dice per ResNet50 model and dataset, in the poster's row order."""
     configs = [(ds, a, "resnet50", loss) for ds, a in TABLE2_ROWS for loss in POSTER_LOSSES]
-    df = score_runs(select_runs(results), configs)
+    df = score_runs(select_runs(results, failed=True), configs)
     return with_data_notes(df, "Table 2: loss comparison (Dice)", results, GRID_DATASETS)
 
 

@@ -8,6 +8,8 @@ Imports the data and model layers below it, nothing from the report layer above.
     runs = study.run_grid(params, data)
     ladder = study.run_ladder(params, data)
     study.write_summary(params, ..., runs=runs, ablation_runs=ladder)
+
+and the predict notebook ``params = study.predict_params(globals())``, ``study.predict(params)``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from .ablation import LADDER_SUMMARY_COLUMNS, run_ladder
 from .execute import RUN_SUMMARY_COLUMNS, grid_specs, run_grid
 from .external import evaluate_external
 from .grid import DATASET_NAMES, GRID_DATASETS, LOSS_NAMES, model_label, poster_grid
+from .inference import PredictParams, export_run, load_run, predict, predict_params, predict_run
+from .model_card import model_card, write_model_card
 from .notebook import dataset_params, table_params
 from .params import DatasetParams, TableParams
 from .prepare import PreparedData, prepare, prepare_data
@@ -27,3 +31,5 @@ __all__ = ["DATASET_NAMES", "GRID_DATASETS", "LADDER_SUMMARY_COLUMNS", "LOSS_NAM
            "DatasetParams", "PreparedData", "RunSpec", "TableParams", "dataset_params", "evaluate_external",
            "execute_run", "grid_specs", "model_label", "poster_grid", "prepare", "prepare_data", "run_dir_for",
            "run_grid", "run_ladder", "run_status", "table_params", "write_summary"]
+__all__ += ["PredictParams", "export_run", "load_run", "model_card", "predict", "predict_params", "predict_run",
+            "write_model_card"]  # using a run: seg_utils.study.inference, seg_utils.study.model_card

@@ -86,7 +86,7 @@ def run_ladder(params: DatasetParams, data: PreparedData) -> pd.DataFrame:
         if spec.intensity not in prepared:
             prepared[spec.intensity] = with_intensity(data, spec.intensity, progress=params.progress)
     runs = execute_specs(params, [(spec, prepared.get(spec.intensity, data)) for spec in specs])
-    by_name = {Path(r["run_dir"]).name: r for r in runs.to_dict("records")}
+    by_name = {Path(r["run_dir"]).name: r for r in runs.to_dict("records") if r["status"] == "complete"}
     fill = {"data_fingerprint": data.fingerprint, "quality_rules": data.report.rules.fingerprint}
     rows = [{**by_name[spec.replace(**fill).name], "step": step.index, "step_name": step.name, "base": base}
             for step, base, spec in jobs if spec.replace(**fill).name in by_name]

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ConfigError
 from .params import DatasetParams, TableParams, type_ok
 
-__all__ = ["check_params", "dataset_params", "table_params"]
+__all__ = ["check_params", "dataset_params", "table_params", "from_namespace"]
 
 
 def check_params(params: dict[str, Any], declared: dict[str, Any]) -> None:
@@ -78,7 +78,8 @@ def _notebook_values(namespace: Mapping[str, Any]) -> dict[str, Any]:
 _TEXT_OR_NUMBER = ("parallel_runs",)
 
 
-def _from_namespace(cls: type, namespace: Mapping[str, Any]) -> Any:
+def from_namespace(cls: type, namespace: Mapping[str, Any]) -> Any:
+    """An instance of the parameters class ``cls`` from a notebook's namespace (names and types checked)."""
     values = _notebook_values(namespace)
     for name in _TEXT_OR_NUMBER:
         if isinstance(values.get(name), int) and not isinstance(values[name], bool):
@@ -103,9 +104,9 @@ def dataset_params(namespace: Mapping[str, Any]) -> DatasetParams:
         ConfigError: a name that is not a parameter (listing the valid ones), a value of the wrong type, or an
             invalid value (listing the valid choices).
     """
-    return _from_namespace(DatasetParams, namespace)
+    return from_namespace(DatasetParams, namespace)
 
 
 def table_params(namespace: Mapping[str, Any]) -> TableParams:
     """Validate a table notebook's parameters: pass ``globals()`` from the setup cell (see :func:`dataset_params`)."""
-    return _from_namespace(TableParams, namespace)
+    return from_namespace(TableParams, namespace)

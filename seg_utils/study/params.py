@@ -34,7 +34,7 @@ from .grid import GRID_DATASETS, config_name, poster_grid
 from .ladder import Step, parse_ladder
 from .spec import RunSpec
 
-__all__ = ["DatasetParams", "TableParams", "type_ok"]
+__all__ = ["DatasetParams", "TableParams", "type_ok", "check_fields"]
 
 
 def type_ok(value: Any, kind: type) -> bool:
@@ -44,7 +44,7 @@ def type_ok(value: Any, kind: type) -> bool:
     return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
 
 
-def _check_fields(obj: Any) -> None:
+def check_fields(obj: Any) -> None:
     """Type-check a params dataclass against its annotations (str, int, float, bool; an int is a float)."""
     kinds = {"str": (str,), "int": (int,), "float": (float,), "bool": (bool,)}
     for f in dataclasses.fields(obj):
@@ -152,7 +152,7 @@ class DatasetParams:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        _check_fields(self)
+        check_fields(self)
         check_choice("dataset", self.dataset, GRID_DATASETS)
         check_choice("device", self.device, DEVICES)
         check_choice("intensity", self.intensity, INTENSITIES)
@@ -283,7 +283,7 @@ class TableParams:
     alpha: float = 0.05
 
     def __post_init__(self) -> None:
-        _check_fields(self)
+        check_fields(self)
         if not 0 < self.alpha < 1:
             raise ConfigError(f"alpha={self.alpha} must lie strictly between 0 and 1, e.g. 0.05")
         if not self.results_dir:

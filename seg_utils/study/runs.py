@@ -42,6 +42,7 @@ from ..model.stats import run_ci
 from ..model.train import load_checkpoint, probe_step
 from ..repro import environment_report, seed_everything
 from .locks import run_lock
+from .model_card import write_model_card
 from .prepare import PreparedData, check_writable
 from .spec import ADDED_FIELDS, RunSpec
 from .splits import split_rows
@@ -245,3 +246,4 @@ def _execute(spec: RunSpec, data: PreparedData, run_dir: Path, dev: torch.device
     summary.update({"dice_ci_low": ci["ci_low"], "dice_ci_high": ci["ci_high"]})
     write_json(run_dir / "metrics.json", summary)  # last: its presence marks the run complete
     (run_dir / "last.pt").unlink(missing_ok=True)  # best.pt / final.pt keep the weights; last.pt only served resuming
+    write_model_card(run_dir)  # model_card.md, from the files above

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..data import AUGMENTS, DATASETS, INTENSITIES
+from ..data.cbis_ddsm import CBIS_TASKS
 from ..errors import ConfigError, check_choice
 from ..model import ARCHS, LOSSES, SCHEDULES, TrainSettings, check_encoder
 from .grid import model_label
@@ -26,8 +27,6 @@ __all__ = ["RunSpec", "ADDED_FIELDS", "VAL_SOURCES", "CBIS_TASKS", "KEEP_WEIGHTS
 #: Where the validation split comes from: a seeded share of the training split (grouped by patient), or the
 #: dataset's own validation split (ISIC's Validation folders).
 VAL_SOURCES = ("train_fraction", "official")
-#: CBIS-DDSM's task: the whole mammogram with the union of its masses, or one mass-centred crop per abnormality.
-CBIS_TASKS = ("whole", "mass_crop")
 #: Which weights early stopping leaves the run with: the best epoch's (restored) or the last epoch's (Keras' default).
 KEEP_WEIGHTS = ("best", "last")
 #: Where the test masks are scored: at the model's input size, or at each mask's own size (logits resized to it).

@@ -61,11 +61,15 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path
     assert len(pd.read_csv(tmp_path / "history.csv")) == 1
 
 
-def _train_cmd(data_root: Path, results: Path, epochs: int = 6) -> list[str]:
+def _train_cmd(data_root: Path, results: Path, epochs: int = 12) -> list[str]:
+    # patience 3 with a min_delta no epoch can beat: epoch 1 is the best, epochs 2-4 are not, training stops after
+    # epoch 4 of 12. The kill lands after epoch 2, so the resumed run must restore the early-stopping state to stop
+    # at the same epoch. fp32 NCHW pinned: "auto" could pick another precision in another results folder.
     return [sys.executable, "-m", "seg_utils", "train", "--dataset", "chest_xray", "--data-root", str(data_root),
             "--arch", "deeplabv3plus", "--encoder", "resnet18", "--loss", "bce_dice", "--image-size", "32",
-            "--epochs", str(epochs), "--batch-size", "4", "--patience", "50", "--weights", "none", "--limit", "12",
-            "--augment", "flips", "--schedule", "cosine", "--device", "cpu", "--results", str(results), "--quiet"]
+            "--epochs", str(epochs), "--batch-size", "4", "--patience", "3", "--min-delta", "10", "--weights", "none",
+            "--limit", "12", "--augment", "flips", "--schedule", "cosine", "--device", "cpu", "--precision", "fp32",
+            "--memory-format", "nchw", "--results", str(results), "--quiet"]
 
 
 def _env() -> dict:
@@ -83,6 +87,7 @@ def test_same_seed_same_numbers_and_sigkill_resume_is_exact(synthetic_root, tmp_
     assert runs["a"].name == runs["b"].name
     metrics_a = read_json(runs["a"] / "metrics.json")
     assert read_json(runs["b"] / "metrics.json")["dice_mean"] == metrics_a["dice_mean"]
+    assert metrics_a["stopped_early"] and metrics_a["epochs_run"] == 4 and metrics_a["best_epoch"] == 1
 
     # Kill a third run with SIGKILL after its second epoch checkpoint, mid-way through the third.
     results = tmp_path / "killed"
@@ -98,9 +103,11 @@ def test_same_seed_same_numbers_and_sigkill_resume_is_exact(synthetic_root, tmp_
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (run_dir / "metrics.json").exists()
-    assert not list(run_dir.glob("*.tmp")) or all(p.name.startswith(".") for p in run_dir.glob("*.tmp"))
+    # What a kill in the middle of an atomic write leaves: a temporary file beside the one being replaced.
+    (run_dir / ".last.pt.k1ll3d.tmp").write_bytes(b"half a checkpoint")
     out = subprocess.run(_train_cmd(data, results), env=_env(), capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
+    assert not [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")], "stale temporary files left behind"
     resumed = read_json(run_dir / "metrics.json")
     for key in ("dice_mean", "iou_mean", "best_epoch", "best_val_loss", "epochs_run"):
         assert resumed[key] == metrics_a[key], key
@@ -114,3 +121,57 @@ def test_same_seed_same_numbers_and_sigkill_resume_is_exact(synthetic_root, tmp_
     again = subprocess.run(_train_cmd(data, results), env=_env(), capture_output=True, text=True, timeout=600)
     assert again.stdout.strip().splitlines()[-1] == str(run_dir)
     assert read_json(run_dir / "metrics.json") == resumed
+
+
+def test_gradient_accumulation_gives_the_batch_gradient():
+    """accumulate=2 (the out-of-memory retry) takes the same step as the whole batch, on a model without batch norm."""
+    from seg_utils.model.precision import AmpSettings
+    from seg_utils.model.train import train_step
+
+    def model():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 1))
+
+    x, y = torch.randn(8, 3, 16, 16), (torch.rand(8, 1, 16, 16) > 0.5).float()
+    weights = []
+    for accumulate in (1, 2, 4):
+        m = model()
+        opt = torch.optim.SGD(m.parameters(), lr=0.1)
+        scaler = torch.amp.GradScaler("cpu", enabled=False)
+        loss = train_step(m, torch.nn.BCEWithLogitsLoss(), opt, scaler, AmpSettings(None, False), x, y, accumulate)
+        weights.append((float(loss), torch.cat([p.detach().ravel() for p in m.parameters()])))
+    for loss, w in weights[1:]:
+        assert loss == pytest.approx(weights[0][0], rel=1e-6)
+        torch.testing.assert_close(w, weights[0][1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("first, then", [("fp32", "fp16"), ("fp16", "fp32"), ("bf16", "fp16")])
+def test_a_checkpoint_resumes_in_another_precision(tmp_path, first, then):
+    """A CPU (fp32) or bf16 checkpoint resumes under fp16 autocast with a GradScaler, and the other way round."""
+    from seg_utils.model.precision import amp_of
+
+    spec = RunSpec("folder", "unet", "resnet18", "bce", image_size=32, epochs=1, batch_size=4, weights="none")
+    fit(build_model("unet", "resnet18", "none"), torch.nn.BCEWithLogitsLoss(), _tiny(), _tiny(4),
+        spec.train_settings(), tmp_path, torch.device("cpu"), amp_of(first, "nchw"), progress=False)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["precision"] == first
+    more = spec.replace(epochs=2).train_settings()
+    history = fit(build_model("unet", "resnet18", "none"), torch.nn.BCEWithLogitsLoss(), _tiny(), _tiny(4), more,
+                  tmp_path, torch.device("cpu"), amp_of(then, "channels_last"), progress=False)
+    assert history.epoch.tolist() == [1, 2] and history.attrs["resumed_from"] == first
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["precision"] == then and bool(ckpt["scaler"]) == (then == "fp16")
+
+
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_keep_weights_best_or_last(tmp_path, keep):
+    spec = RunSpec("folder", "unet", "resnet18", "bce", image_size=32, epochs=3, batch_size=4, weights="none",
+                   patience=5, min_delta=10.0, keep_weights=keep)  # epoch 1 stays the best: the last is another
+    model = build_model("unet", "resnet18", "none")
+    fit(model, torch.nn.BCEWithLogitsLoss(), _tiny(), _tiny(4), spec.train_settings(), tmp_path,
+        torch.device("cpu"), progress=False)
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    last = torch.load(tmp_path / "last.pt", weights_only=True)["model"]
+    kept = model.state_dict()
+    name = "encoder.conv1.weight"
+    assert torch.equal(kept[name], (best if keep == "best" else last)[name])
+    assert not torch.equal(best[name], last[name])

@@ -6,9 +6,9 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import pytest
-from fabricate import cache_for, image_ids, make_run, runs_table
 from matplotlib.figure import Figure
 
+from fabricate import cache_for, image_ids, make_run, runs_table
 from seg_utils import report
 from seg_utils.report.results import load_histories, load_per_image
 

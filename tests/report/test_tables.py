@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from fabricate import image_ids, make_run
 
+from fabricate import image_ids, make_run
 from seg_utils import report
 from seg_utils.report.compare import DICE_PROTOCOL
 from seg_utils.study.reference import poster_dice, poster_literature

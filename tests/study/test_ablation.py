@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fabricate import make_run
 
+from fabricate import make_run
 from seg_utils import report
 from seg_utils.data.io import read_json, write_csv, write_json
 from seg_utils.errors import ConfigError
