@@ -278,7 +278,7 @@ def test_cpu_real_profile_reads_the_real_chest_xrays(tmp_path):
     assert "[1/1] 02_dataset_chest_xray" in out.stdout
     summary = json.loads((tmp_path / "summaries" / "dataset_chest_xray.json").read_text())
     assert Path(summary["parameters"]["data_root"]) == root.resolve().parent  # ../shared/data, from the repository
-    assert summary["parameters"]["image_size"] == 128 and summary["parameters"]["epochs"] == 16  # its own file
+    assert summary["parameters"]["image_size"] == 128 and summary["parameters"]["epochs"] == 18  # its own file
     assert len(summary["runs"]) == 4 and {r["action"] for r in summary["runs"]} == {"not run"}  # train=False
     assert summary["ablation_runs"] == []
     quality = pd.read_csv(tmp_path / "tables" / "quality_chest_xray.csv")
