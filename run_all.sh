@@ -29,7 +29,8 @@ Options:
   --resume-from DIR    a previous session's results (e.g. an attached Kaggle output, read-only): the dataset
                        notebooks bring in its complete and interrupted runs first (-p resume_from DIR)
   -p, --param NAME VALUE
-                       override one dataset-notebook parameter (repeatable; as papermill -p), e.g. -p epochs 5
+                       override one parameter (repeatable; as papermill -p), e.g. -p epochs 5: every dataset
+                       notebook gets it (an unknown name stops it), the others only if they declare it
   --log-output         stream the notebooks' output while they run (papermill --log-output)
   --no-render          skip the HTML reports (the index still links the executed notebooks)
   -h, --help           show this help
@@ -151,6 +152,29 @@ for nb in "${SELECTED[@]}"; do
     [[ -n "$DEVICE" ]] && params+=(-r device "$DEVICE")
     [[ -n "$RESUME_FROM" ]] && params+=(-r resume_from "$RESUME_FROM")
     params+=("${EXTRA[@]}")
+  else
+    # Other notebooks: the profile's file for this notebook, if any (its folder paths, when relative, are taken from
+    # the repository root), and those -p options and --device that this notebook declares.
+    nbfile="$ROOT/notebooks/params/$PROFILE/$nb.yaml"
+    if [[ -f "$nbfile" ]]; then
+      python - "$nbfile" "$ROOT" "$RESULTS/notebooks/$nb.params.yaml" <<'PY' || die "cannot read $nbfile"
+import sys, yaml
+from pathlib import Path
+values = yaml.safe_load(open(sys.argv[1])) or {}
+for key, value in values.items():
+    if key != "results_dir" and key.endswith(("_dir", "_root")) and isinstance(value, str) and value \
+            and not Path(value).is_absolute():
+        values[key] = str((Path(sys.argv[2]) / value).resolve())
+yaml.safe_dump(values, open(sys.argv[3], "w"))
+PY
+      params=(-f "$RESULTS/notebooks/$nb.params.yaml" "${params[@]}")
+    fi
+    declared=" $(python -c 'import sys, papermill as pm; print(" ".join(pm.inspect_notebook(sys.argv[1])))' \
+                 "$ROOT/notebooks/$nb.ipynb" 2>/dev/null) "
+    [[ -n "$DEVICE" && "$declared" == *" device "* ]] && params+=(-r device "$DEVICE")
+    for ((i = 0; i < ${#EXTRA[@]}; i += 3)); do
+      [[ "$declared" == *" ${EXTRA[$((i + 1))]} "* ]] && params+=("${EXTRA[@]:$i:3}")
+    done
   fi
   printf '[%d/%d] %-24s ' "$n" "${#SELECTED[@]}" "$nb"
   t0=$SECONDS

@@ -46,9 +46,10 @@ def _overlay(ax: Any, image: np.ndarray, fill: np.ndarray | None, fill_colour: s
     ax.grid(False)
 
 
-def _panel_runs(runs: pd.DataFrame, loss: str, seed: int | None) -> dict[str, dict]:
-    """``{arch: {"run_dir", "pred", "dice"}}`` for the two panel models with ``loss``."""
-    out = {}
+def _panel_runs(runs: pd.DataFrame, loss: str, seed: int | None) -> tuple[dict[str, dict], list[str]]:
+    """``{arch: {"run_dir", "pred", "dice"}}`` for the two panel models with ``loss``, and the models whose complete
+    run has no ``predictions.npz`` (a committed study keeps none)."""
+    out, unsaved = {}, []
     for arch, encoder in PANEL_MODELS:
         hit = runs[(runs.arch == arch) & (runs.encoder == encoder) & (runs.loss == loss)]
         if "status" in hit:
@@ -59,10 +60,13 @@ def _panel_runs(runs: pd.DataFrame, loss: str, seed: int | None) -> dict[str, di
             continue
         row = hit.sort_values("seed").iloc[0]
         run_dir = Path(row.run_dir)
+        if not (run_dir / "predictions.npz").is_file():
+            unsaved.append(model_label(arch, encoder))
+            continue
         per_image = read_per_image(run_dir)
         out[arch] = {"run_dir": run_dir, "seed": int(row.seed), "pred": read_predictions(run_dir),
                      "dice": dict(zip(per_image.image_id, per_image.dice, strict=True))}
-    return out
+    return out, unsaved
 
 
 def plot_panel(cache: CachedData, runs: pd.DataFrame, dataset: str, loss: str = "bce",
@@ -83,13 +87,15 @@ def plot_panel(cache: CachedData, runs: pd.DataFrame, dataset: str, loss: str = 
         loss: the loss of the two runs to show.
         seed: which seed (default: the lowest available).
     """
-    found = _panel_runs(runs, loss, seed)
+    found, unsaved = _panel_runs(runs, loss, seed)
     row_of = {str(i): k for k, i in enumerate(cache.index.image_id)}
     loss_name = LOSS_NAMES.get(loss, loss)
     with style(font_scale=0.8):
         if not found:
-            return message(StudyFigure(figsize=(8, 2)), f"{DATASET_NAMES.get(dataset, dataset)}: no complete "
-                            f"U-Net_RN50 or DeepLabV3+_RN50 run with {loss_name} to show")
+            why = (f"the runs of {' and '.join(unsaved)} keep no predictions.npz (a committed study keeps none): "
+                   "train them in a results folder of your own to draw it" if unsaved
+                   else "no complete U-Net_RN50 or DeepLabV3+_RN50 run")
+            return message(StudyFigure(figsize=(8, 2)), f"{DATASET_NAMES.get(dataset, dataset)}, {loss_name}: {why}")
         ref = found.get("deeplabv3plus") or next(iter(found.values()))
         ref_name = model_label("deeplabv3plus" if "deeplabv3plus" in found else next(iter(found)), "resnet50")
         named = [Path(n).stem for n in poster_panel_images(dataset)]
@@ -118,7 +124,9 @@ def plot_panel(cache: CachedData, runs: pd.DataFrame, dataset: str, loss: str = 
                 run = found.get(arch)
                 if run is None or image_id not in run["pred"]:
                     ax.axis("off")
-                    ax.text(0.5, 0.5, f"{model_label(arch, encoder)}\nno run", ha="center", va="center")
+                    label = model_label(arch, encoder)
+                    ax.text(0.5, 0.5, f"{label}\n{'no predictions saved' if label in unsaved else 'no run'}",
+                            ha="center", va="center")
                     continue
                 _overlay(ax, image, run["pred"][image_id], _PRED, contour=mask)
                 p = poster.get((image_id, arch))

@@ -56,13 +56,18 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu",
         kind the run was evaluated on (float32 otherwise), or the one named.
 
     Raises:
-        DataError: the folder is not a complete run.
+        DataError: the folder is not a complete run, or has no weights (a committed study keeps none).
     """
     run_dir = Path(run_dir)
     check_choice("precision", precision, PRECISION_CHOICES)
     if run_status(run_dir) != "complete":
         raise DataError(f"{run_dir} is not a complete run (no metrics.json): train it first, or pass the folder "
                         "that `train` printed")
+    if not weights_file(run_dir).is_file():
+        raise DataError(f"{run_dir} is complete but has no weights ({weights_file(run_dir).name}): a committed study "
+                        "(results/cpu-real) keeps no checkpoints. Train the run again in a results folder of your own "
+                        "(./run_all.sh --profile cpu-real --results DIR, or python -m seg_utils train), then pass its "
+                        "folder")
     spec = RunSpec.from_dict(read_json(run_dir / "spec.json"))
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     model = build_model(spec.arch, spec.encoder, "none")

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from conftest import real_data
+from fabricate import make_run
 from seg_utils.cli import main
 from seg_utils.data.cache import preprocess_pair
 from seg_utils.data.io import read_json
@@ -145,6 +146,14 @@ def test_bad_inputs_are_clear(tmp_path):
         predict_folder(model, tmp_path, tmp_path / "out", 32, threshold=1.5)
     with pytest.raises(ConfigError, match="tta='rotate'"):
         predict_folder(model, tmp_path, tmp_path / "out", 32, tta="rotate")
+
+
+def test_a_committed_run_without_weights_says_how_to_get_them(tmp_path, capsys):
+    # results/cpu-real keeps the run records (metrics.json, per_image.csv) but no checkpoint
+    run_dir = make_run(tmp_path, "chest_xray", "unet", "resnet50", "bce", 0.9)
+    code = main(["predict", "--run", str(run_dir), "--images", str(tmp_path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "is complete but has no weights (best.pt)" in err and "--results DIR" in err
 
 
 @pytest.mark.parametrize("argv,message", [

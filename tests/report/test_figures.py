@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
@@ -88,6 +90,18 @@ def test_panel_with_one_model_missing(cbis_runs):
     only_unet = cbis_runs[cbis_runs.arch == "unet"]
     fig = report.plot_panel(cache_for("cbis_ddsm"), only_unet, "cbis_ddsm")
     assert any("no run" in t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def test_panel_of_runs_without_predictions_says_why(cbis_runs):
+    # a committed study (results/cpu-real) keeps its run records but no predictions.npz: the panel says so, no crash
+    for run_dir in cbis_runs[cbis_runs.arch == "deeplabv3plus"].run_dir:
+        (Path(run_dir) / "predictions.npz").unlink()
+    fig = report.plot_panel(cache_for("cbis_ddsm"), cbis_runs, "cbis_ddsm")
+    assert any("no predictions saved" in t.get_text() for ax in fig.axes for t in ax.texts)
+    for run_dir in cbis_runs.run_dir:
+        (Path(run_dir) / "predictions.npz").unlink(missing_ok=True)
+    fig = report.plot_panel(cache_for("cbis_ddsm"), cbis_runs, "cbis_ddsm")
+    assert "keep no predictions.npz" in fig.axes[0].texts[0].get_text()
 
 
 def test_quality_gallery(tmp_path):
