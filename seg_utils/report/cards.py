@@ -26,7 +26,8 @@ def card_path(run_dir: str | Path) -> Path:
 
 def link_cards(runs: pd.DataFrame, results: str | Path, column: str = "card") -> pd.DataFrame:
     """``runs`` with a column of HTML links to each run's model card, relative to ``<results>/notebooks`` (where the
-    executed notebooks and their HTML reports live). Cards missing from a run folder are written first.
+    executed notebooks and their HTML reports live). This only links: a run writes its card when it completes, and
+    ``python -m seg_utils card --run DIR`` writes one that is missing (a run from before cards existed).
 
     Args:
         runs: a table with a ``run_dir`` column (``study.run_grid``, ``study.run_ladder``, ``report.collect_runs``).
