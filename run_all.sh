@@ -4,8 +4,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-NOTEBOOKS=(01_dataset_isic2018 02_dataset_chest_xray 03_dataset_cbis_ddsm 20_table_encoders 21_table_losses
-           22_table_literature 30_predict)
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # seg_utils from this checkout, here and in the kernels
 
 usage() {
   cat <<EOF
@@ -26,16 +25,22 @@ Options:
   --results DIR        results folder (default: results/<profile>)
   --only NAMES         comma-separated notebooks, by name or number, e.g. 02,20 or 21_table_losses
   --device DEV         auto | cpu | cuda (default: the profile's)
-  --resume-from DIR    a previous session's results (e.g. an attached Kaggle output, read-only): the dataset
-                       notebooks bring in its complete and interrupted runs first (-p resume_from DIR)
+  --resume-from DIR[,DIR...]
+                       a previous session's results (e.g. an attached Kaggle output, read-only), or several
+                       (shards): the dataset notebooks bring in their complete and interrupted runs first
   -p, --param NAME VALUE
                        override one parameter (repeatable; as papermill -p), e.g. -p epochs 5: every dataset
                        notebook gets it (an unknown name stops it), the others only if they declare it
-  --log-output         stream the notebooks' output while they run (papermill --log-output)
+  --param-for NOTEBOOK NAME VALUE
+                       override one parameter of one notebook (by name or number, as --only), after the -p ones,
+                       e.g. --param-for 01 test_source train_fraction (an ISIC copy without test masks) keeps the
+                       other datasets' own test sets
+  --log-output         stream the notebooks' whole output while they run (papermill --log-output); without it,
+                       each run's start, epochs (validation Dice, time left) and end are shown as they happen
   --no-render          skip the HTML reports (the index still links the executed notebooks)
   -h, --help           show this help
 
-Notebooks: ${NOTEBOOKS[*]}
+Notebooks: $(python -m seg_utils.study notebooks --repo "$ROOT" | paste -sd " " -)
 
 Examples:
   ./run_all.sh                                              # smoke: synthetic data, CPU, minutes
@@ -48,7 +53,7 @@ EOF
 die() { echo "run_all.sh: error: $*" >&2; exit 2; }
 
 PROFILE=smoke DATA_ROOT="" RESULTS="" ONLY="" DEVICE="" RESUME_FROM="" LOG_OUTPUT=0 RENDER=1
-EXTRA=()
+EXTRA=() SCOPED=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) [[ $# -ge 2 ]] || die "--profile needs a name"; PROFILE="$2"; shift 2 ;;
@@ -58,6 +63,8 @@ while [[ $# -gt 0 ]]; do
     --device) [[ $# -ge 2 ]] || die "--device needs auto, cpu or cuda"; DEVICE="$2"; shift 2 ;;
     --resume-from) [[ $# -ge 2 ]] || die "--resume-from needs a folder"; RESUME_FROM="$2"; shift 2 ;;
     -p|--param) [[ $# -ge 3 ]] || die "$1 needs NAME VALUE"; EXTRA+=(-p "$2" "$3"); shift 3 ;;
+    --param-for) [[ $# -ge 4 ]] || die "--param-for needs NOTEBOOK NAME VALUE"; SCOPED+=(--param-for "$2" "$3" "$4")
+                 shift 4 ;;
     --log-output) LOG_OUTPUT=1; shift ;;
     --no-render) RENDER=0; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -65,62 +72,18 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-PROFILE_FILE="$ROOT/notebooks/params/$PROFILE.yaml"
-[[ -f "$PROFILE_FILE" ]] || die "no profile '$PROFILE' (looked for $PROFILE_FILE); see --help for the available ones"
-case "$DEVICE" in ""|auto|cpu|cuda) ;; *) die "--device '$DEVICE' is not one of auto, cpu, cuda" ;; esac
-if [[ -n "$DATA_ROOT" ]]; then
-  [[ -d "$DATA_ROOT" ]] || die "--data-root '$DATA_ROOT' is not a folder"
-  DATA_ROOT="$(cd "$DATA_ROOT" && pwd)"
-fi
-if [[ -n "$RESUME_FROM" ]]; then
-  [[ -d "$RESUME_FROM" ]] || die "--resume-from '$RESUME_FROM' is not a folder (attach the previous session's output)"
-  RESUME_FROM="$(cd "$RESUME_FROM" && pwd)"
-fi
-# A profile's own notebook list ("# notebooks: 02_dataset_chest_xray") is the default of --only.
-PROFILE_ONLY="$(sed -n 's/^# notebooks: *//p' "$PROFILE_FILE" | head -n 1)"
-[[ -z "$ONLY" && -n "$PROFILE_ONLY" ]] && ONLY="$PROFILE_ONLY"
-# A relative data_root in a profile is taken from the repository root (the kernels run in <results>/notebooks).
-OVERRIDDEN=0
-for ((i = 0; i < ${#EXTRA[@]}; i++)); do [[ "${EXTRA[$i]}" == "data_root" ]] && OVERRIDDEN=1; done
-if [[ -z "$DATA_ROOT" && $OVERRIDDEN -eq 0 ]]; then
-  PROFILE_DATA="$(python -c 'import sys, yaml; print((yaml.safe_load(open(sys.argv[1])) or {}).get("data_root") or "")' \
-                  "$PROFILE_FILE")" || die "cannot read the profile $PROFILE_FILE"
-  if [[ -n "$PROFILE_DATA" && "$PROFILE_DATA" != /* ]]; then
-    [[ -d "$ROOT/$PROFILE_DATA" ]] || die "profile $PROFILE reads its data from $PROFILE_DATA (relative to the \
-repository: $ROOT/$PROFILE_DATA), which is not a folder; pass --data-root DIR"
-    DATA_ROOT="$(cd "$ROOT/$PROFILE_DATA" && pwd)"
-  fi
-fi
-RESULTS="${RESULTS:-$ROOT/results/$PROFILE}"
-mkdir -p "$RESULTS/notebooks" || die "cannot create the results folder '$RESULTS'"
-RESULTS="$(cd "$RESULTS" && pwd)"
+# The plan (seg_utils/study/notebooks.py): which notebooks, and for each its papermill parameter options (the
+# profile's files merged into <results>/notebooks/<name>.params.yaml, relative folders taken from the repository,
+# -p only where declared, --param-for last), as NUL-terminated fields: results, data, count, then per notebook its
+# name, the number of its options and the options.
+plan_file="$(mktemp)"
+python -m seg_utils.study --prog=run_all.sh plan --null --repo="$ROOT" --profile="$PROFILE" --results="$RESULTS" \
+  --only="$ONLY" --data-root="$DATA_ROOT" --device="$DEVICE" --resume-from="$RESUME_FROM" "${EXTRA[@]}" \
+  "${SCOPED[@]}" > "$plan_file" || { status=$?; rm -f "$plan_file"; exit "$status"; }
+mapfile -d '' PLAN < "$plan_file"
+rm -f "$plan_file"
+RESULTS="${PLAN[0]}" DATA_ROOT="${PLAN[1]}" TOTAL="${PLAN[2]}"
 
-# Which notebooks: all, or those named in --only (a name, a name prefix like 02, or a number like 2).
-SELECTED=()
-if [[ -z "$ONLY" ]]; then
-  SELECTED=("${NOTEBOOKS[@]}")
-else
-  IFS=',' read -r -a TOKENS <<< "$ONLY"
-  for nb in "${NOTEBOOKS[@]}"; do
-    for tok in "${TOKENS[@]}"; do
-      tok="${tok// /}"; tok="${tok%.ipynb}"
-      if [[ "$nb" == "$tok" || "$nb" == "${tok}_"* ]] \
-         || [[ "$tok" =~ ^[0-9]+$ && $((10#${nb%%_*})) -eq $((10#$tok)) ]]; then
-        SELECTED+=("$nb"); break
-      fi
-    done
-  done
-  for tok in "${TOKENS[@]}"; do
-    tok="${tok// /}"; tok="${tok%.ipynb}"; hit=0
-    for nb in "${SELECTED[@]}"; do
-      if [[ "$nb" == "$tok" || "$nb" == "${tok}_"* ]] \
-         || [[ "$tok" =~ ^[0-9]+$ && $((10#${nb%%_*})) -eq $((10#$tok)) ]]; then hit=1; fi
-    done
-    [[ $hit -eq 1 ]] || die "--only: no notebook '$tok'; choose from: ${NOTEBOOKS[*]}"
-  done
-fi
-
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # the kernels import seg_utils from this checkout
 PM_OPTS=(-k python3 --cwd "$RESULTS/notebooks")
 [[ $LOG_OUTPUT -eq 1 ]] && PM_OPTS+=(--log-output) || PM_OPTS+=(--no-progress-bar)
 
@@ -137,57 +100,34 @@ finish() {
 
 START=$SECONDS
 n=0
-for nb in "${SELECTED[@]}"; do
+at=3
+while [[ $at -lt ${#PLAN[@]} ]]; do
+  nb="${PLAN[$at]}" count="${PLAN[$((at + 1))]}"
+  params=("${PLAN[@]:$((at + 2)):$count}")
+  at=$((at + 2 + count))
   n=$((n + 1))
   out="$RESULTS/notebooks/$nb.ipynb"
   log="$RESULTS/notebooks/$nb.log"
-  params=(-r results_dir "$RESULTS")
-  if [[ "$nb" == *_dataset_* ]]; then
-    params=(-f "$PROFILE_FILE")
-    # A profile may set some parameters for one notebook only (notebooks/params/<profile>/<notebook>.yaml); papermill
-    # merges the files in order, so these win over the profile's, and -r / -p below win over both.
-    [[ -f "$ROOT/notebooks/params/$PROFILE/$nb.yaml" ]] && params+=(-f "$ROOT/notebooks/params/$PROFILE/$nb.yaml")
-    params+=(-r results_dir "$RESULTS")
-    [[ -n "$DATA_ROOT" ]] && params+=(-r data_root "$DATA_ROOT")
-    [[ -n "$DEVICE" ]] && params+=(-r device "$DEVICE")
-    [[ -n "$RESUME_FROM" ]] && params+=(-r resume_from "$RESUME_FROM")
-    params+=("${EXTRA[@]}")
-  else
-    # Other notebooks: the profile's file for this notebook, if any (its folder paths, when relative, are taken from
-    # the repository root), and those -p options and --device that this notebook declares.
-    nbfile="$ROOT/notebooks/params/$PROFILE/$nb.yaml"
-    if [[ -f "$nbfile" ]]; then
-      python - "$nbfile" "$ROOT" "$RESULTS/notebooks/$nb.params.yaml" <<'PY' || die "cannot read $nbfile"
-import sys, yaml
-from pathlib import Path
-values = yaml.safe_load(open(sys.argv[1])) or {}
-for key, value in values.items():
-    if key != "results_dir" and key.endswith(("_dir", "_root")) and isinstance(value, str) and value \
-            and not Path(value).is_absolute():
-        values[key] = str((Path(sys.argv[2]) / value).resolve())
-yaml.safe_dump(values, open(sys.argv[3], "w"))
-PY
-      params=(-f "$RESULTS/notebooks/$nb.params.yaml" "${params[@]}")
-    fi
-    declared=" $(python -c 'import sys, papermill as pm; print(" ".join(pm.inspect_notebook(sys.argv[1])))' \
-                 "$ROOT/notebooks/$nb.ipynb" 2>/dev/null) "
-    [[ -n "$DEVICE" && "$declared" == *" device "* ]] && params+=(-r device "$DEVICE")
-    for ((i = 0; i < ${#EXTRA[@]}; i += 3)); do
-      [[ "$declared" == *" ${EXTRA[$((i + 1))]} "* ]] && params+=("${EXTRA[@]:$i:3}")
-    done
-  fi
-  printf '[%d/%d] %-24s ' "$n" "${#SELECTED[@]}" "$nb"
+  printf '[%d/%d] %s: started\n' "$n" "$TOTAL" "$nb"
   t0=$SECONDS
+  # The runs report their start, epochs and end to this file; `python -m seg_utils progress` prints them live.
+  export SEG_UTILS_PROGRESS="$RESULTS/notebooks/$nb.progress.jsonl"
+  : > "$SEG_UTILS_PROGRESS"
   set +e
   if [[ $LOG_OUTPUT -eq 1 ]]; then
-    echo
     papermill "$ROOT/notebooks/$nb.ipynb" "$out" "${PM_OPTS[@]}" "${params[@]}" 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
   else
-    papermill "$ROOT/notebooks/$nb.ipynb" "$out" "${PM_OPTS[@]}" "${params[@]}" > "$log" 2>&1
-    status=$?
+    papermill "$ROOT/notebooks/$nb.ipynb" "$out" "${PM_OPTS[@]}" "${params[@]}" > "$log" 2>&1 &
+    pm_pid=$!
+    python -m seg_utils progress "$SEG_UTILS_PROGRESS" --pid "$pm_pid" &
+    follower=$!
+    wait "$pm_pid"; status=$?
+    wait "$follower"
   fi
   set -e
+  unset SEG_UTILS_PROGRESS
+  printf '[%d/%d] %-24s ' "$n" "$TOTAL" "$nb"
   if [[ $status -ne 0 ]]; then
     echo "FAILED after $((SECONDS - t0)) s"
     echo "run_all.sh: notebook $nb failed: $(python -m seg_utils.report error "$out" 2>/dev/null || echo 'see the log')" >&2

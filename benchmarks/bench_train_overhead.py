@@ -54,7 +54,7 @@ from seg_utils.data.transforms import make_batch, normalise
 from seg_utils.model.losses import LOSSES, build_loss
 from seg_utils.model.models import build_model
 from seg_utils.model.precision import AmpSettings, amp_of, cpu_name, resolve_precision
-from seg_utils.model.train import TrainSettings, batches, fit, probe_step, train_step
+from seg_utils.model.train import TrainSettings, batches, epoch_seed, fit, probe_step, train_step
 
 SETTINGS = [("fp32", "nchw"), ("fp32", "channels_last"), ("bf16", "nchw"), ("bf16", "channels_last")]
 DEVICE = torch.device("cpu")
@@ -131,7 +131,7 @@ def interleaved(base, args, u8: tuple) -> dict[str, dict]:
     order: list[torch.Tensor] = []
     while k < args.steps + 1:
         if not order:
-            gen = torch.Generator().manual_seed(args.seed * 100_003 + epoch)
+            gen = torch.Generator().manual_seed(epoch_seed(args.seed, epoch))
             order, epoch = batches(len(u8[0]), args.batch_size, gen), epoch + 1
         idx = order.pop(0)
         for j in range(len(names)):
@@ -157,7 +157,7 @@ def bare_run(model, loss: str, amp: AmpSettings, train: tuple, val: tuple, epoch
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     best, ips = float("inf"), []
     for epoch in range(epochs):
-        gen = torch.Generator().manual_seed(args.seed * 100_003 + epoch)
+        gen = torch.Generator().manual_seed(epoch_seed(args.seed, epoch))
         model.train()
         t0 = time.perf_counter()
         seen = 0
@@ -190,8 +190,8 @@ def bare_run(model, loss: str, amp: AmpSettings, train: tuple, val: tuple, epoch
 
 def fit_run(model, loss: str, amp: AmpSettings, train: tuple, val: tuple, epochs: int, args, run_dir: Path) -> dict:
     t0 = time.perf_counter()
-    settings = TrainSettings("bench", epochs, args.batch_size, args.lr, patience=epochs + 1, min_delta=0.001,
-                             seed=args.seed)
+    settings = TrainSettings(name="bench", epochs=epochs, batch_size=args.batch_size, lr=args.lr, patience=epochs + 1,
+                             min_delta=0.001, seed=args.seed)
     hist = fit(model, build_loss(loss), train, val, settings, run_dir, DEVICE, amp, progress=False)
     return {"images_per_s": float(hist.images_per_s.median()), "wall_s": time.perf_counter() - t0}
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m seg_utils {synth,train,evaluate,inspect,predict,export,card}``.
+"""Command line: ``python -m seg_utils {synth,train,evaluate,inspect,predict,export,card,progress,sync-notebooks,...}``.
 
 Errors the user can act on are one line on stderr and exit status 2, not a traceback.
 """
@@ -10,22 +10,16 @@ import json
 import sys
 from pathlib import Path
 
-from .data import AUGMENTS, DATASETS, INTENSITIES
+from .data import DATASETS
 from .errors import SegUtilsError
-from .model import ARCHS, DEVICES, DICE_RESOLUTIONS, EXPORT_FORMATS, LOSSES, SCHEDULES, TTA_MODES
-from .model.precision import MEMORY_FORMATS, PRECISIONS
-from .study.inference import PRECISION_CHOICES
-from .study.spec import CBIS_TASKS, EVAL_RESOLUTIONS, KEEP_WEIGHTS, VAL_SOURCES, RunSpec
+from .model import ARCHS, DEVICES, EXPORT_FORMATS, LOSSES
+from .model.precision import ExecOptions
+from .model.predict import PredictOptions
+from .options import add_arguments, values_from
+from .study.run_folder import PRECISION_CHOICES
+from .study.spec import CBIS_TASKS, RunOptions, RunSpec
 
 __all__ = ["main", "build_parser"]
-
-
-def _integer(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,29 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--arch", required=True, choices=list(ARCHS))
     t.add_argument("--encoder", required=True, help="smp encoder: vgg19, resnet50, densenet121, ...")
     t.add_argument("--loss", required=True, choices=list(LOSSES))
-    for name in ("image_size", "epochs", "batch_size", "patience", "seed", "limit"):
-        t.add_argument(f"--{name.replace('_', '-')}", type=_integer, default=RunSpec.default(name))
-    for name in ("lr", "min_delta", "val_fraction"):
-        t.add_argument(f"--{name.replace('_', '-')}", type=float, default=RunSpec.default(name))
-    t.add_argument("--weights", default=RunSpec.default("weights"),
-                   help="imagenet | none | PATH (local weights file or HF cache)")
-    t.add_argument("--intensity", choices=INTENSITIES, default=RunSpec.default("intensity"))
-    t.add_argument("--augment", choices=AUGMENTS, default=RunSpec.default("augment"))
-    t.add_argument("--schedule", choices=SCHEDULES, default=RunSpec.default("schedule"))
-    t.add_argument("--val-source", choices=VAL_SOURCES, default=RunSpec.default("val_source"),
-                   help="validation split: a share of training drawn by patient, or the dataset's own")
-    t.add_argument("--cbis-task", choices=CBIS_TASKS, default=RunSpec.default("cbis_task"),
-                   help="CBIS-DDSM: whole mammograms, or one mass-centred (oracle) crop per abnormality")
-    t.add_argument("--keep-weights", choices=KEEP_WEIGHTS, default=RunSpec.default("keep_weights"),
-                   help="after early stopping: restore the best epoch's weights, or keep the last (Keras' default)")
-    t.add_argument("--eval-resolution", choices=EVAL_RESOLUTIONS, default=RunSpec.default("eval_resolution"),
-                   help="score test masks at the model's input size or at each mask's own size")
-    t.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="auto: measured on the CPU (once per machine and model), bf16/fp16 on a GPU")
-    t.add_argument("--memory-format", choices=MEMORY_FORMATS, default="auto")
+    add_arguments(t, RunOptions)  # every run option, declared once (seg_utils.options)
+    add_arguments(t, ExecOptions)
     t.add_argument("--resume-from", type=Path, default=None,
                    help="a previous session's results folder (read-only): its copy of this run is brought in first")
-    t.add_argument("--device", choices=DEVICES, default="auto")
     t.add_argument("--results", type=Path, default=Path("results"))
     t.add_argument("--cache-dir", type=Path, default=None, help="default: <results>/cache")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -88,11 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--out", type=Path, default=None, help="findings CSV (a summary CSV is written beside it)")
     i.add_argument("--quiet", action="store_true")
     _add_use_commands(sub)
+    _add_kaggle_kernels(sub)
     return p
 
 
 def _add_use_commands(sub: argparse._SubParsersAction) -> None:
-    """``predict``, ``export`` and ``card``: using a complete run (seg_utils.study.inference, .model_card)."""
+    """``predict``, ``export`` and ``card``: using a complete run (seg_utils.study.inference, report.cards)."""
     r = sub.add_parser("predict", help="masks, overlays and predictions.csv for a folder of images, with a run")
     r.add_argument("--run", required=True, type=Path, help="a complete run folder (its spec.json gives the "
                    "preprocessing)")
@@ -100,11 +76,7 @@ def _add_use_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--out", required=True, type=Path, help="output folder: masks/, overlays/, predictions.csv")
     r.add_argument("--masks", type=Path, default=None, help="folder of ground-truth masks (same stems; _mask / "
                    "_segmentation suffixes allowed): Dice per image")
-    r.add_argument("--tta", choices=TTA_MODES, default="none", help="flips: mean probability over four flips")
-    r.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the masks")
-    r.add_argument("--dice-at", choices=["run", *DICE_RESOLUTIONS], default="run",
-                   help="where Dice is scored: the run's own eval_resolution, the model's input size (masks resized "
-                   "nearest, as the cache does) or each mask's own size")
+    add_arguments(r, PredictOptions)
     r.add_argument("--precision", choices=PRECISION_CHOICES, default="run",
                    help="run: the run's own precision on a device of its kind, else fp32")
     r.add_argument("--device", choices=DEVICES, default="auto")
@@ -117,9 +89,34 @@ def _add_use_commands(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--images", type=Path, default=None, help="images for the check batch (default: the run's "
                    "cached test images)")
 
+    f = sub.add_parser("progress", help="print a notebook's live progress events while a process runs (run_all.sh)")
+    f.add_argument("file", type=Path, help="the progress file (SEG_UTILS_PROGRESS of the notebook's kernel)")
+    f.add_argument("--pid", type=int, required=True, help="follow until this process has exited")
+
+    n = sub.add_parser("sync-notebooks", help="write the notebooks' parameters cells from the declared options")
+    n.add_argument("--notebooks", type=Path, default=Path(__file__).resolve().parents[1] / "notebooks")
+    n.add_argument("--check", action="store_true", help="only say which differ (exit 2 if any)")
+
     c = sub.add_parser("card", help="write model_card.md for runs (complete or not)")
     c.add_argument("--run", type=Path, action="append", default=[], help="a run folder (repeatable)")
     c.add_argument("--results", type=Path, default=None, help="every run folder under <results>/runs")
+
+
+def _sync_notebooks(args: argparse.Namespace) -> None:
+    from .errors import ConfigError
+    from .study.notebook_cells import sync_parameters
+
+    changed = sync_parameters(args.notebooks, write=not args.check)
+    if changed and args.check:
+        raise ConfigError(f"parameters cells differ from the declared options: {', '.join(changed)}; run "
+                          "python -m seg_utils sync-notebooks")
+    print(f"{'rewrote' if changed else 'unchanged'}: {', '.join(changed) or 'every notebook'}")
+
+
+def _progress(args: argparse.Namespace) -> None:
+    from .study.progress import follow
+
+    follow(args.file, args.pid)
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -135,22 +132,23 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
+    from .report.cards import update_card
     from .study import export_run
 
     print(export_run(args.run, args.format, args.out, args.images))
+    update_card(args.run)  # the card lists the export
 
 
 def _card(args: argparse.Namespace) -> None:
     from .errors import ConfigError
-    from .study import write_model_card
+    from .report.cards import write_model_card
+    from .study.run_folder import is_run_folder, run_folders
 
-    runs = list(args.run)
-    if args.results is not None:
-        runs += sorted(p.parent for p in (args.results / "runs").glob("*/*/spec.json"))
+    runs = list(args.run) + (run_folders(args.results) if args.results is not None else [])
     if not runs:
         raise ConfigError("card: name runs with --run DIR (repeatable) or --results DIR (every run under DIR/runs)")
     for run in runs:
-        if not (run / "spec.json").is_file():
+        if not is_run_folder(run):
             raise ConfigError(f"card: {run} is not a run folder (no spec.json)")
         print(write_model_card(run))
 
@@ -167,36 +165,39 @@ def _synth(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from .model import resolve_device
     from .model.models import find_local_weights
+    from .report.cards import update_card
     from .study import execute_run, prepare_data
+    from .study.preflight import preflight
     from .study.prepare import check_writable
     from .study.resume import import_runs
+    from .study.run_folder import fingerprinted
 
     spec = RunSpec(dataset=args.dataset, arch=args.arch, encoder=args.encoder, loss=args.loss,
-                   image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                   patience=args.patience, min_delta=args.min_delta, val_fraction=args.val_fraction, seed=args.seed,
-                   weights=args.weights, limit=args.limit, intensity=args.intensity, augment=args.augment,
-                   schedule=args.schedule, val_source=args.val_source, cbis_task=args.cbis_task,
-                   keep_weights=args.keep_weights, eval_resolution=args.eval_resolution)
+                   **values_from(args, RunOptions))
     device = resolve_device(args.device)  # fail before the data is prepared, not after
     if spec.weights not in ("imagenet", "none"):
         find_local_weights(spec.weights, spec.encoder)
     check_writable(args.results)
     data = prepare_data(args.dataset, args.data_root, spec.image_size, args.results, spec.intensity, spec.limit,
                         cache_dir=args.cache_dir, progress=not args.quiet, cbis_task=spec.cbis_task)
+    spec = fingerprinted(spec, data)
+    preflight([(spec, data)], args.device)  # the run's splits and weights, before it trains
     if args.resume_from:
-        spec = spec.replace(data_fingerprint=data.fingerprint, quality_rules=data.report.rules.fingerprint)
         for note in import_runs(args.resume_from, args.results, [spec]):
             print(note, file=sys.stderr)
     run_dir = execute_run(spec, data, args.results, device, progress=not args.quiet, precision=args.precision,
                           memory_format=args.memory_format)
+    update_card(run_dir)
     print(run_dir)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    from .report.cards import update_card
     from .study import evaluate_external
 
     metrics = evaluate_external(args.run, args.dataset, args.data_root, args.split, args.out, args.device,
                                 progress=not args.quiet)
+    update_card(args.run)  # the card lists the external results
     print(json.dumps(metrics))
 
 
@@ -213,8 +214,49 @@ def _inspect(args: argparse.Namespace) -> None:
         print(write_report(report, args.out))
 
 
+def _add_kaggle_kernels(sub: argparse._SubParsersAction) -> None:
+    """``kaggle-kernels``: a Kaggle kernel folder per shard of the grid, and one that merges them (seg_utils.launch)."""
+    from .launch import KERNEL_EXTRA
+
+    k = sub.add_parser("kaggle-kernels", help="write a Kaggle kernel folder per shard of the grid, and a merge kernel")
+    k.add_argument("--shards", type=int, required=True, help="N: kernel K runs -p shard K/N of every notebook")
+    k.add_argument("--out", type=Path, required=True, help="parent folder: gets shard-1 ... shard-N and merge")
+    k.add_argument("--owner", default=None, help="your Kaggle username (default: $KAGGLE_USERNAME)")
+    k.add_argument("--slug-prefix", default="seg-study", help="kernel slugs <prefix>-shard-K-of-N, <prefix>-merge-of-N")
+    k.add_argument("--profile", default="paper", help="run_all.sh --profile of every kernel")
+    k.add_argument("--repo-url", default=None, help="git URL the kernels clone (default: this checkout's origin)")
+    k.add_argument("--datasets", default=None, help="comma-separated Kaggle dataset slugs owner/name (default: the "
+                   "study's three Kaggle copies)")
+    k.add_argument("--extra", default=KERNEL_EXTRA, help="further run_all.sh options for every kernel; write it as "
+                   f"--extra=\"...\" (default: {KERNEL_EXTRA!r}, for the ISIC copy without test masks)")
+
+
+def _kaggle_kernels(args: argparse.Namespace) -> None:
+    import os
+    import subprocess
+
+    from .errors import ConfigError
+    from .launch import LAUNCHER, write_kernels
+
+    repo = LAUNCHER.parents[1]
+    if not (repo / "notebooks" / "params" / f"{args.profile}.yaml").is_file():
+        raise ConfigError(f"--profile {args.profile}: no notebooks/params/{args.profile}.yaml in {repo}")
+    repo_url = args.repo_url
+    if repo_url is None:
+        origin = subprocess.run(["git", "-C", str(repo), "remote", "get-url", "origin"], capture_output=True, text=True)
+        repo_url = origin.stdout.strip() if origin.returncode == 0 else ""
+        print(f"repo_url: {repo_url or '(none: this checkout has no origin)'}", file=sys.stderr)
+    datasets = None if args.datasets is None else [d.strip() for d in args.datasets.split(",") if d.strip()]
+    folders = write_kernels(args.out, args.shards, args.owner or os.environ.get("KAGGLE_USERNAME", ""), repo_url,
+                            args.slug_prefix, args.profile, datasets, args.extra)
+    for folder in folders:
+        print(f"kaggle kernels push -p {folder}")
+    print(f"(push {folders[-1]} after the {args.shards} shard kernels have finished: it merges their outputs)")
+
+
 _COMMANDS = {"synth": _synth, "train": _train, "evaluate": _evaluate, "inspect": _inspect, "predict": _predict,
-             "export": _export, "card": _card}
+             "export": _export, "card": _card, "progress": _progress, "sync-notebooks": _sync_notebooks}
+_COMMANDS["kaggle-kernels"] = _kaggle_kernels
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SegUtilsError", "ConfigError", "DataError", "WeightsError", "TrainingError", "CheckpointError",
-           "ExportError", "check_choice"]
+__all__ = ["SegUtilsError", "ConfigError", "DataError", "WeightsError", "TrainingError", "NonFiniteLossError",
+           "CheckpointError", "ExportError", "check_choice"]
 
 
 class SegUtilsError(Exception):
@@ -26,6 +26,10 @@ class WeightsError(SegUtilsError):
 
 class TrainingError(SegUtilsError):
     """Training cannot go on (non-finite loss, a run folder that belongs to another spec)."""
+
+
+class NonFiniteLossError(TrainingError):
+    """The training or validation loss became NaN or infinite (the last good epoch's checkpoint is kept)."""
 
 
 class CheckpointError(TrainingError):

@@ -11,7 +11,7 @@ import pandas as pd
 
 from seg_utils.data.io import write_csv, write_json
 from seg_utils.model.evaluate import save_predictions
-from seg_utils.study.runs import run_dir_for
+from seg_utils.study.run_folder import run_dir_for
 from seg_utils.study.spec import RunSpec
 
 SIZE = 32

@@ -112,7 +112,7 @@ MATRIX = [
     ("unknown encoder", None, ["--encoder", "resnet5O"], "unknown encoder 'resnet5O'"),
     ("image size not divisible by 32", None, ["--image-size", "100"], "image_size=100 must be a positive multiple"),
     ("batch size 0", None, ["--batch-size", "0"], "batch_size=0 must be at least 2"),
-    ("negative lr", None, ["--lr", "-0.001"], "lr=-0.001 must be a positive number"),
+    ("negative lr", None, ["--lr", "-0.001"], "lr=-0.001 must lie strictly between 0 and 10"),
     ("zero epochs", None, ["--epochs", "0"], "epochs=0 must be at least 1"),
     ("val fraction out of range", None, ["--val-fraction", "1.5"], "val_fraction=1.5 must lie strictly between"),
     ("results folder not writable", None, ["--results", "{tmp}/afile/results"], "cannot be written"),

@@ -16,11 +16,14 @@ import pytest
 import yaml
 
 from seg_utils.study.inference import PredictParams
+from seg_utils.study.notebooks import study_notebooks
 from seg_utils.study.params import DatasetParams, TableParams
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(p.stem for p in NB_DIR.glob("*.ipynb"))
+#: What run_all.sh runs: every notebook but the Kaggle/Colab launcher (which runs run_all.sh).
+STUDY_NOTEBOOKS = study_notebooks(ROOT)
 DATASET_NOTEBOOKS = [n for n in NOTEBOOKS if "_dataset_" in n]
 TABLE_NOTEBOOKS = [n for n in NOTEBOOKS if "_table_" in n]
 PROFILES = sorted(NB_DIR.glob("params/*.yaml"))
@@ -32,7 +35,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
 
 
-def _run_all(*args: str, timeout: int = 480) -> subprocess.CompletedProcess:
+def _run_all(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run([str(ROOT / "run_all.sh"), *args], capture_output=True, text=True, timeout=timeout,
                           env=_env(), cwd=ROOT)
 
@@ -46,7 +49,8 @@ def _read(name: str) -> nbformat.NotebookNode:
 def test_expected_notebooks():
     assert DATASET_NOTEBOOKS == ["01_dataset_isic2018", "02_dataset_chest_xray", "03_dataset_cbis_ddsm"]
     assert TABLE_NOTEBOOKS == ["20_table_encoders", "21_table_losses", "22_table_literature"]
-    assert sorted(set(NOTEBOOKS) - set(DATASET_NOTEBOOKS) - set(TABLE_NOTEBOOKS)) == ["30_predict"]
+    assert sorted(set(NOTEBOOKS) - set(DATASET_NOTEBOOKS) - set(TABLE_NOTEBOOKS)) == ["00_launch_kaggle_colab",
+                                                                                        "30_predict"]
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -140,13 +144,27 @@ def smoke(tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("results")
     out = _run_all("--results", str(results), *TINY)
     assert out.returncode == 0, f"run_all.sh failed:\n{out.stdout}\n{out.stderr}"
-    for n, name in enumerate(NOTEBOOKS, start=1):
-        assert re.search(rf"\[{n}/{len(NOTEBOOKS)}\] {name}\s+ok", out.stdout), out.stdout
+    for n, name in enumerate(STUDY_NOTEBOOKS, start=1):
+        assert re.search(rf"\[{n}/{len(STUDY_NOTEBOOKS)}\] {name}\s+ok", out.stdout), out.stdout
+    (results / "run_all.stdout").write_text(out.stdout)
     return results
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_run_all_shows_each_run_start_and_end_as_it_goes(smoke):
+    stdout = (smoke / "run_all.stdout").read_text()
+    for dataset_notebook, n_runs in (("01_dataset_isic2018", 8), ("02_dataset_chest_xray", 4),
+                                     ("03_dataset_cbis_ddsm", 4)):
+        block = stdout.split(f"{dataset_notebook}: started")[1].split(dataset_notebook)[0]
+        starts = re.findall(r"^  run (\d+)/(\d+) \S+-s0-\w+: started$", block, re.M)
+        ends = re.findall(r"^  run (\d+)/(\d+) \S+-s0-\w+: Dice \d\.\d{3} in \d+\.\d min$", block, re.M)
+        expected = [(str(i), str(n_runs)) for i in range(1, n_runs + 1)]
+        assert starts == expected and ends == expected, block
+        assert re.search(r"^  run 1/\d+ epoch 1/1, val Dice \d\.\d{3}, at most 0\.0 min left$", block, re.M), block
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", STUDY_NOTEBOOKS)
 def test_every_notebook_ran_and_rendered(smoke, name):
     nb = smoke / "notebooks"
     assert (nb / f"{name}.ipynb").is_file()
@@ -205,7 +223,7 @@ def test_index_links_point_to_existing_files(smoke):
     assert len(parser.links) > 60
     missing = [link for link in parser.links if not (smoke / link).resolve().is_file()]
     assert not missing
-    for name in NOTEBOOKS:
+    for name in STUDY_NOTEBOOKS:
         assert f"notebooks/{name}.report.html" in parser.links and f"notebooks/{name}.html" in parser.links
     assert "tables/table1_encoders.md" in parser.links and "figures/isic2018/panel_bce.png" in parser.links
 
@@ -232,6 +250,23 @@ def test_unknown_parameter_stops_run_all_in_the_setup_cell(tmp_path):
     assert len(failing) == 1 and "dataset_params(globals())" in failing[0].source  # the setup cell
     assert failing[0].execution_count <= 3  # after the parameters and papermill's injected parameters
     assert not (tmp_path / "runs").exists() and (tmp_path / "index.html").is_file()
+
+
+@pytest.mark.slow
+def test_an_isic_copy_without_test_masks_stops_before_training_with_the_way_out(tmp_path):
+    from kaggle_fixtures import write_kaggle_input
+
+    write_kaggle_input(tmp_path / "input", mount="datasets", n_train=12, n_test=4)  # Training ground truth only
+    results = tmp_path / "results"
+    out = _run_all("--profile", "paper", "--only", "01", "--data-root", str(tmp_path / "input"), "--results",
+                   str(results), "--no-render", "-p", "epochs", "1", "-p", "image_size", "32", "-p", "weights", "none",
+                   "-p", "device", "cpu", timeout=300)
+    assert out.returncode == 1 and re.search(r"01_dataset_isic2018\s+FAILED", out.stdout), out.stdout
+    line = next(x for x in out.stderr.splitlines() if "notebook 01_dataset_isic2018 failed" in x)
+    assert "DataError: isic2018: the test images in" in line and "ISIC2018_Task1-2_Test_Input" in line
+    assert "test_source='train_fraction'" in line and "ISIC2018_Task1_Test_GroundTruth" in line
+    assert str(tmp_path) not in line  # folder names, not this machine's paths
+    assert not (results / "runs").exists() and "run 1/" not in out.stdout  # nothing trained
 
 
 @pytest.mark.slow

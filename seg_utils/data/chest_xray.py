@@ -22,15 +22,19 @@ def chest_xray_manifest(root: str | Path) -> pd.DataFrame:
     - the original NLM Montgomery set: ``CXR_png/`` with ``ManualMask/leftMask`` + ``ManualMask/rightMask``
       (the two lungs are united), and the NLM Shenzhen set ``CXR_png/`` + ``mask/`` (``*_mask.png``).
 
-    Images without a mask (the Kaggle set has 800 images, 704 masks) stay in the manifest as orphans.
+    Images without a mask (the Kaggle set has 800 images, 704 masks) stay in the manifest as orphans. The Kaggle copy
+    holds its folder twice (``Lung Segmentation/`` and ``data/Lung Segmentation/``): an image or mask is taken once,
+    from the copy found first (the shallower one), so the duplicate adds nothing.
     """
     base = check_root(root, "chest_xray")
     images: dict[str, Path] = {}
     masks: dict[str, str] = {}
-    for d in walk_dirs(base):
+    read: set[Path] = set()  # folders holding CXR_png/: nothing below them is searched
+    for d in walk_dirs(base, prune=read.__contains__):
         cxr = d / "CXR_png"
         if not cxr.is_dir():
             continue
+        read.add(d)
         for p in files(cxr, (".png",)):
             if p.stem.startswith(("CHNCXR_", "MCUCXR_")):
                 images.setdefault(p.stem, p)

@@ -33,7 +33,10 @@ def isic_manifest(root: str | Path) -> pd.DataFrame:
     ``ISIC_*_segmentation.png`` in the matching ``*GroundTruth`` folder. Training / Validation / Test in
     the folder name give the split: the official Validation folder's rows are split ``val`` (a run's ``val_source``
     decides whether it validates on them or on a share of training). ``*_superpixels.png`` files of the 2017 release
-    are ignored.
+    are ignored. Kaggle copies put the folders anywhere below the root, often nested in a folder of the same name
+    (``ISIC2018_Task1-2_Training_Input/ISIC2018_Task1-2_Training_Input/``); a folder without ground truth (the most
+    used Kaggle copy has masks for Training only) leaves its rows' ``mask_path`` empty. Folders of other datasets
+    attached beside it are ignored: only folders named ``ISIC*``/``ISBI*`` with a split in their name are read.
 
     Raises:
         DataError: no ISIC layout below ``root``, or folders of several years (2016, 2017, 2018): the releases share
@@ -44,7 +47,8 @@ def isic_manifest(root: str | Path) -> pd.DataFrame:
     masks: dict[str, dict[str, str]] = {s: {} for s in SPLITS}
     source = "isic"
     years: dict[str, list[Path]] = {}
-    for d in walk_dirs(base):
+    read: set[Path] = set()  # folders that held ISIC files: nothing below them is searched
+    for d in walk_dirs(base, prune=read.__contains__):
         split = _isic_split(d.name)
         if not _ISIC_DIR.match(d.name) or split is None:
             continue
@@ -56,10 +60,12 @@ def isic_manifest(root: str | Path) -> pd.DataFrame:
             for p in files(d, (".png",)):
                 if p.stem.endswith("_segmentation"):
                     masks[split][p.stem[: -len("_segmentation")]] = str(p)
+                    read.add(d)
         else:
             for p in files(d, (".jpg", ".jpeg", ".png")):
                 if p.stem.startswith("ISIC_") and not p.stem.endswith(("_superpixels", "_segmentation")):
                     images[split][p.stem] = p
+                    read.add(d)
     if len(years) > 1:
         raise _several_years(base, years)
     rows = [r for s in SPLITS for r in pair(images[s], masks[s], s, source)]

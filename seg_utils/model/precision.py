@@ -29,11 +29,30 @@ import torch
 
 from ..data.io import write_json
 from ..errors import ConfigError, check_choice
+from ..options import check_options, option
+from .device import DEVICES
 
-__all__ = ["PRECISIONS", "MEMORY_FORMATS", "AmpSettings", "amp_of", "resolve_precision", "probe_key", "cpu_name"]
+__all__ = ["PRECISIONS", "MEMORY_FORMATS", "AmpSettings", "ExecOptions", "amp_of", "resolve_precision", "probe_key",
+           "cpu_name"]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MEMORY_FORMATS = ("auto", "nchw", "channels_last")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecOptions:
+    """Where and how a run executes, declared once: none of these changes the run's identity (its numbers' meaning),
+    so they are not part of a run spec. The dataset notebooks' parameters and the ``train`` command inherit them."""
+
+    device: str = option("auto", "auto | cpu | cuda", choices=DEVICES)
+    precision: str = option("auto", "auto (measured on a CPU; bf16 or fp16 on a GPU) | fp32 | bf16 | fp16",
+                            choices=PRECISIONS)
+    memory_format: str = option("auto", "auto | nchw | channels_last", choices=MEMORY_FORMATS)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _SLOW = 3.0  # a candidate whose first step takes this many times fp32's is not measured further
 

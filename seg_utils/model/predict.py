@@ -22,6 +22,7 @@ A file that cannot be read gets one row whose ``error`` says why, and the rest g
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -36,19 +37,37 @@ from ..data.cache import apply_intensity, preprocess_pair
 from ..data.io import image_size, read_image, read_mask, write_csv
 from ..data.layout import IMAGE_SUFFIXES, files, strip_mask_suffix
 from ..errors import ConfigError, DataError, check_choice
+from ..options import check_options, option
 from .evaluate import resize_logits
 from .metrics import THRESHOLD, per_image_metrics
 from .precision import AmpSettings
 from .train import predict
 
-__all__ = ["TTA_MODES", "DICE_RESOLUTIONS", "PREDICTION_COLUMNS", "OVERLAY_SIDE", "list_images", "match_masks",
-           "preprocess_image", "predict_logits", "logit", "overlay", "predict_folder"]
+__all__ = ["TTA_MODES", "DICE_RESOLUTIONS", "PredictOptions", "PREDICTION_COLUMNS", "OVERLAY_SIDE", "list_images",
+           "match_masks", "preprocess_image", "predict_logits", "logit", "overlay", "predict_folder"]
 
 #: Test-time augmentation: ``none``, or ``flips`` (the mean probability over the identity, horizontal, vertical and
 #: both flips, each flipped back; nnU-Net's mirroring for 2-D images).
 TTA_MODES = ("none", "flips")
 #: Where Dice is scored: at the model's ``input`` size or at each mask's ``original`` size (see the module docstring).
 DICE_RESOLUTIONS = ("input", "original")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictOptions:
+    """How a run predicts a folder, declared once (the predict notebook's parameters and ``predict``'s flags)."""
+
+    tta: str = option("none", "test-time augmentation: none | flips (mean probability over four flips)",
+                      choices=TTA_MODES)
+    threshold: float = option(THRESHOLD, "probability above which a pixel is foreground", low=0, high=1,
+                              open_low=True, open_high=True)
+    dice_at: str = option("run", "where Dice is scored: run (the run's eval_resolution) | input | original",
+                          choices=("run", *DICE_RESOLUTIONS))
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
 PREDICTION_COLUMNS = ["image", "image_id", "height", "width", "foreground_px", "foreground_fraction", "mask_file",
                       "overlay_file", "truth_file", "dice", "iou", "hd95", "dice_at", "error"]
 #: Longer side of an overlay, in pixels (masks keep the image's own size).

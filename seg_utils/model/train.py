@@ -1,22 +1,14 @@
 """Training with the poster's protocol: Adam, early stopping on the validation loss.
 
-Keras-style early stopping (the poster's ``min_delta=0.001, patience=5``): an epoch improves when its
-validation loss is below the best so far minus ``min_delta``; training stops after ``patience`` epochs
-without improvement. ``keep_weights`` says what the run keeps: ``best`` restores the best epoch's weights at
-the end (also when the epoch budget runs out first), ``last`` keeps the last epoch's (Keras' default,
-``restore_best_weights=False``).
+:func:`fit` runs the epochs: :func:`_setup` builds (or resumes) the optimiser, schedule, scaler and early stopping,
+:func:`_train_epoch` and :func:`_validate` run one epoch, and :mod:`seg_utils.model.checkpoints` writes ``last.pt``,
+``best.pt`` and ``history.csv`` at its end. Early stopping is Keras' (:mod:`seg_utils.model.early_stopping`).
+``keep_weights`` says what the run keeps: ``best`` restores the best epoch's weights at the end (also when the epoch
+budget runs out first), ``last`` keeps the last epoch's (Keras' default, ``restore_best_weights=False``).
 
-Checkpoints, written atomically at the end of every epoch into the run folder:
-
-- ``last.pt``: model, optimiser, scheduler and scaler state dicts, the early-stopping state, the history so far
-  and the precision it was trained in; a rerun resumes from it, also in another precision (a CPU or bf16
-  checkpoint resumes under fp16 + GradScaler on a T4, and the other way round: the weights and Adam's state are
-  always float32);
-- ``best.pt``: the best epoch's model state dict.
-
-Both are plain dicts of tensors and numbers, loaded with ``torch.load(weights_only=True)``. Every epoch's
-random draws (shuffling, augmentation, dropout) come from generators seeded by ``(seed, epoch)``, so on
-the CPU a resumed run ends with exactly the numbers of an uninterrupted one.
+Every epoch's random draws (shuffling, augmentation, dropout) come from generators seeded by
+:func:`epoch_seed` ``(seed, epoch)``, so on the CPU a resumed run ends with exactly the numbers of an uninterrupted
+one.
 
 The training loss is summed on the device and checked for NaN every :data:`CHECK_EVERY` steps on a GPU (every
 step on the CPU, where reading it costs nothing) and at the end of each epoch, so a GPU step never waits for the
@@ -28,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,82 +29,64 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data.io import atomic_write, write_csv
-from ..data.transforms import make_batch, xray_augmentation
-from ..errors import CheckpointError, TrainingError
+from ..data.transforms import AUGMENTS, make_batch, xray_augmentation
+from ..errors import NonFiniteLossError
+from ..options import check_options, option
+from .checkpoints import BEST, HISTORY_COLUMNS, LAST, load_checkpoint, resume, save_epoch
+from .early_stopping import EarlyStopping
 from .metrics import THRESHOLD, confusion
 from .precision import AmpSettings
 
-__all__ = ["HISTORY_COLUMNS", "SCHEDULES", "TrainSettings", "EarlyStopping", "fit", "predict", "batches",
-           "load_checkpoint", "train_step", "probe_step", "CHECK_EVERY"]
+# HISTORY_COLUMNS, load_checkpoint (checkpoints) and EarlyStopping (early_stopping) are re-exported: their users
+# outside this module import them from here.
+__all__ = ["HISTORY_COLUMNS", "SCHEDULES", "KEEP_WEIGHTS", "TrainOptions", "TrainSettings", "EarlyStopping", "fit",
+           "predict", "batches", "load_checkpoint", "train_step", "probe_step", "CHECK_EVERY", "epoch_seed"]
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_dice", "lr", "seconds", "images_per_s"]
 SCHEDULES = ("constant", "cosine")
 #: Steps between two reads of the accumulated training loss on a GPU (the NaN check).
 CHECK_EVERY = 25
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """What :func:`fit` needs to know about a run (the study's run spec builds it: ``RunSpec.train_settings()``).
+#: Which weights a run keeps after early stopping: the best epoch's (restored) or the last epoch's (Keras' default).
+KEEP_WEIGHTS = ("best", "last")
 
-    Attributes:
-        name: the run's name, for messages and the progress bar.
-        epochs, batch_size, lr: the epoch budget, the batch size and Adam's learning rate.
-        patience, min_delta: early stopping on the validation loss.
-        seed: seeds every epoch's shuffling, augmentation and dropout.
-        augment: a policy of :data:`seg_utils.data.transforms.AUGMENTS`.
-        schedule: one of :data:`SCHEDULES`.
-        keep_weights: ``best`` (restore the best epoch's weights at the end) or ``last``.
-        accumulate: split each batch into this many micro-batches and accumulate their gradients (the same
-            effective batch in less memory; set after a CUDA out-of-memory error).
-    """
+
+@dataclass(frozen=True, kw_only=True)
+class TrainOptions:
+    """The training options of a run, declared once with their defaults (the poster's protocol), allowed values and
+    help (:func:`seg_utils.options.option`); the study's run spec and notebook parameters inherit them."""
+
+    epochs: int = option(50, "maximum epochs", low=1)
+    batch_size: int = option(32, "training batch size (at least 2: batch norm and DeepLabV3+'s ASPP need two)",
+                             low=2)
+    lr: float = option(1e-3, "Adam learning rate", low=0, high=10, open_low=True, open_high=True)
+    patience: int = option(5, "early stopping: epochs without a min_delta improvement of the validation loss", low=1)
+    min_delta: float = option(0.001, "early stopping: the smallest validation-loss decrease that counts", low=0)
+    seed: int = option(0, "training seed: the validation split, initialisation, shuffling and augmentation", low=0)
+    augment: str = option("none", "augmentation: none | flips | xray", choices=AUGMENTS)
+    schedule: str = option("constant", "learning-rate schedule: constant | cosine", choices=SCHEDULES)
+    keep_weights: str = option("best", "weights kept after early stopping: best (restored) | last (Keras' default)",
+                               choices=KEEP_WEIGHTS)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings(TrainOptions):
+    """What :func:`fit` needs to know about a run: the :class:`TrainOptions` (the study's run spec builds them:
+    ``RunSpec.train_settings()``), the run's name (for messages and the progress bar) and ``accumulate``: split each
+    batch into this many micro-batches and accumulate their gradients (the same effective batch in less memory; set
+    after a CUDA out-of-memory error)."""
 
     name: str
-    epochs: int
-    batch_size: int
-    lr: float
-    patience: int
-    min_delta: float
-    seed: int
-    augment: str = "none"
-    schedule: str = "constant"
-    keep_weights: str = "best"
     accumulate: int = 1
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.accumulate < 1 or self.accumulate > self.batch_size // 2:
             raise ValueError(f"accumulate={self.accumulate} must be in [1, batch_size // 2] (each micro-batch "
                              "needs two images)")
-
-
-@dataclass
-class EarlyStopping:
-    """Keras ``EarlyStopping(monitor="val_loss", min_delta, patience, restore_best_weights=True)``."""
-
-    patience: int = 5
-    min_delta: float = 0.001
-    best: float = math.inf
-    best_epoch: int = -1
-    bad_epochs: int = 0
-
-    def step(self, value: float, epoch: int) -> bool:
-        """Record an epoch's validation loss; return True when it is the new best."""
-        if value < self.best - self.min_delta:
-            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
-            return True
-        self.bad_epochs += 1
-        return False
-
-    @property
-    def should_stop(self) -> bool:
-        return self.bad_epochs >= self.patience
-
-    def state_dict(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
-
-    def load_state_dict(self, d: dict) -> None:
-        self.best, self.best_epoch, self.bad_epochs = float(d["best"]), int(d["best_epoch"]), int(d["bad_epochs"])
 
 
 def batches(n: int, batch_size: int, gen: torch.Generator | None = None) -> list[torch.Tensor]:
@@ -150,8 +124,14 @@ def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Opti
     return total
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch`` (0-based) of a run seeded ``seed``: the epoch's shuffling and augmentation generator
+    and the global RNG (dropout) start from it."""
+    return seed * 100_003 + epoch
+
+
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.Generator().manual_seed(epoch_seed(seed, epoch))
 
 
 @torch.no_grad()
@@ -188,55 +168,90 @@ def _dice_mean(probs: np.ndarray, masks: np.ndarray) -> float:
     return float(np.where(den > 0, 2 * tp / np.maximum(den, 1), 1.0).mean())
 
 
-def load_checkpoint(path: Path) -> dict:
-    """A checkpoint written by :func:`fit`.
-
-    Raises:
-        CheckpointError: the file cannot be read (truncated, not a checkpoint); the message names it.
-    """
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # torch raises many types on a damaged file (RuntimeError, EOFError, UnpicklingError)
-        raise CheckpointError(f"{path}: the checkpoint cannot be read ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
-
-
-def _save(obj: dict, path: Path) -> None:
-    with atomic_write(path, "wb") as fh:
-        torch.save(obj, fh)
-
-
-def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: object,
-            scaler: torch.amp.GradScaler, stopper: EarlyStopping) -> tuple[int, list[dict], str]:
-    """Load ``last.pt``; returns the epochs done, the history and the precision the checkpoint was trained in.
-
-    The GradScaler's state moves only between two enabled scalers (fp16 to fp16): from a CPU, fp32 or bf16
-    checkpoint an fp16 run starts with a fresh scale, and an fp16 checkpoint's scale is dropped by a run
-    without a scaler.
-    """
-    ckpt = load_checkpoint(path)
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler.load_state_dict(ckpt["scheduler"])
-    if scaler.is_enabled() and ckpt.get("scaler"):
-        scaler.load_state_dict(ckpt["scaler"])
-    stopper.load_state_dict(ckpt["early_stopping"])
-    history = [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in ckpt["history"]]
-    return int(ckpt["epoch"]), history, str(ckpt.get("precision", "fp32"))
-
-
 def _check_loss(total: torch.Tensor, name: str, epoch: int, last: Path) -> None:
     if not torch.isfinite(total):
-        raise TrainingError(f"{name}: the training loss became {float(total)} in epoch {epoch + 1}; the last good "
-                            f"checkpoint is {last if last.exists() else 'none (first epoch)'}. Lower lr or check the "
-                            "data (masks all empty, corrupt images)")
+        raise NonFiniteLossError(f"{name}: the training loss became {float(total)} in epoch {epoch + 1}; the last "
+                                 f"good checkpoint is {last if last.exists() else 'none (first epoch)'}. Lower lr or "
+                                 "check the data (masks all empty, corrupt images)")
+
+
+@dataclass
+class _Loop:
+    """What :func:`fit` carries from epoch to epoch (what ``last.pt`` saves and restores)."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    stopper: EarlyStopping
+    history: list[dict] = field(default_factory=list)
+    start: int = 0  # the epochs done
+    resumed_from: str | None = None  # the precision of the checkpoint it resumed from
+
+
+def _setup(model: nn.Module, settings: TrainSettings, run_dir: Path, device: torch.device,
+           amp: AmpSettings) -> _Loop:
+    """Move ``model`` to ``device`` (and ``amp``'s memory format), build Adam, the schedule, the GradScaler and early
+    stopping, and resume them and the model from ``run_dir/last.pt`` when there is one.
+
+    Raises:
+        CheckpointError: ``last.pt`` exists but cannot be read.
+    """
+    model.to(device)
+    if amp.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
+                 if settings.schedule == "cosine" else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _e: 1.0))
+    scaler = torch.amp.GradScaler(device.type, enabled=amp.dtype == torch.float16)
+    loop = _Loop(optimizer, scheduler, scaler, EarlyStopping(settings.patience, settings.min_delta))
+    if (run_dir / LAST).is_file():
+        loop.start, loop.history, loop.resumed_from = resume(run_dir / LAST, model, optimizer, scheduler, scaler,
+                                                             loop.stopper)
+    return loop
+
+
+def _train_epoch(model: nn.Module, loss_fn: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
+                 settings: TrainSettings, device: torch.device, amp: AmpSettings, loop: _Loop, epoch: int,
+                 pipeline: object | None, last: Path) -> tuple[torch.Tensor, int]:
+    """Train one epoch (0-based ``epoch``) on batches shuffled and augmented by the epoch's generator.
+
+    Returns:
+        The loss summed over the images (a 0-d tensor on the device, weighted by batch size) and the images seen.
+
+    Raises:
+        NonFiniteLossError: the training loss became NaN or infinite (``last`` keeps the last good epoch).
+    """
+    gen = _epoch_generator(settings.seed, epoch)
+    torch.manual_seed(epoch_seed(settings.seed, epoch))  # dropout (DeepLabV3+'s ASPP) draws from the global RNG
+    model.train()
+    images, masks = train
+    check_every = 1 if device.type == "cpu" else CHECK_EVERY
+    total, seen = torch.zeros((), device=device), 0
+    for step, idx in enumerate(batches(len(images), settings.batch_size, gen), start=1):
+        x, y = make_batch(images, masks, idx, settings.augment, gen, pipeline, amp.channels_last)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        total += train_step(model, loss_fn, loop.optimizer, loop.scaler, amp, x, y, settings.accumulate) * len(idx)
+        seen += len(idx)
+        if step % check_every == 0:
+            _check_loss(total, settings.name, epoch, last)
+    _check_loss(total, settings.name, epoch, last)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return total, seen
+
+
+def _validate(model: nn.Module, loss_fn: nn.Module, val: tuple[torch.Tensor, torch.Tensor], batch_size: int,
+              amp: AmpSettings) -> tuple[float, float]:
+    """The validation loss and mean Dice."""
+    images, masks = val
+    probs, val_loss = predict(model, images, batch_size, amp, masks, loss_fn)
+    return val_loss, _dice_mean(probs, masks.cpu().numpy() if torch.is_tensor(masks) else masks)
 
 
 def fit(model: nn.Module, loss_fn: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         val: tuple[torch.Tensor, torch.Tensor], settings: TrainSettings, run_dir: str | Path,
-        device: torch.device, amp: AmpSettings | None = None, progress: bool = True) -> pd.DataFrame:
+        device: torch.device, amp: AmpSettings | None = None, progress: bool = True,
+        on_epoch: Callable[[dict], None] | None = None) -> pd.DataFrame:
     """Train ``model`` and keep the weights ``settings.keep_weights`` asks for; resume from ``run_dir/last.pt``.
 
     Args:
@@ -250,79 +265,51 @@ def fit(model: nn.Module, loss_fn: nn.Module, train: tuple[torch.Tensor, torch.T
         amp: autocast dtype and memory format (:func:`seg_utils.model.precision.resolve_precision`); float32 NCHW
             when None.
         progress: tqdm bar over epochs.
+        on_epoch: called with each epoch's history row once it is saved (live progress).
 
     Returns:
         The history, columns :data:`HISTORY_COLUMNS` (also written to ``history.csv``); ``attrs["resumed_from"]``
         names the precision of the checkpoint it resumed from (absent when it started afresh).
 
     Raises:
-        TrainingError: the training loss became NaN or infinite (``last.pt`` keeps the last good epoch).
+        NonFiniteLossError: the training or validation loss became NaN or infinite (``last.pt`` keeps the last good
+            epoch); a :class:`~seg_utils.errors.TrainingError`.
         CheckpointError: ``last.pt`` exists but cannot be read.
     """
     run_dir = Path(run_dir)
     amp = amp or AmpSettings(None, False)
-    model.to(device)
-    if amp.channels_last:
-        model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
-                 if settings.schedule == "cosine" else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _e: 1.0))
-    scaler = torch.amp.GradScaler(device.type, enabled=amp.dtype == torch.float16)
-    stopper = EarlyStopping(settings.patience, settings.min_delta)
-    history: list[dict] = []
-    start, resumed_from = 0, None
-    last = run_dir / "last.pt"
-    if last.is_file():
-        start, history, resumed_from = _resume(last, model, optimizer, scheduler, scaler, stopper)
+    loop = _setup(model, settings, run_dir, device, amp)
     pipeline = xray_augmentation() if settings.augment == "xray" and not train[0].is_cuda else None  # CUDA: torch
-    train_images, train_masks = train
-    val_images, val_masks = val
-    check_every = 1 if device.type == "cpu" else CHECK_EVERY
-    bar = tqdm(range(start, settings.epochs), desc=settings.name, disable=not progress, initial=start,
+    bar = tqdm(range(loop.start, settings.epochs), desc=settings.name, disable=not progress, initial=loop.start,
                total=settings.epochs)
     for epoch in bar:
-        if stopper.should_stop:
+        if loop.stopper.should_stop:
             break
-        gen = _epoch_generator(settings.seed, epoch)
-        torch.manual_seed(settings.seed * 100_003 + epoch)  # dropout (DeepLabV3+'s ASPP) draws from the global RNG
-        model.train()
         t0 = time.perf_counter()
-        total, seen = torch.zeros((), device=device), 0
-        for step, idx in enumerate(batches(len(train_images), settings.batch_size, gen), start=1):
-            x, y = make_batch(train_images, train_masks, idx, settings.augment, gen, pipeline, amp.channels_last)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            total += train_step(model, loss_fn, optimizer, scaler, amp, x, y, settings.accumulate) * len(idx)
-            seen += len(idx)
-            if step % check_every == 0:
-                _check_loss(total, settings.name, epoch, last)
-        _check_loss(total, settings.name, epoch, last)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        total, seen = _train_epoch(model, loss_fn, train, settings, device, amp, loop, epoch, pipeline, run_dir / LAST)
         train_seconds = time.perf_counter() - t0
-        probs, val_loss = predict(model, val_images, settings.batch_size, amp, val_masks, loss_fn)
-        val_dice = _dice_mean(probs, val_masks.cpu().numpy() if torch.is_tensor(val_masks) else val_masks)
-        lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
+        val_loss, val_dice = _validate(model, loss_fn, val, settings.batch_size, amp)
+        lr = loop.optimizer.param_groups[0]["lr"]
+        loop.scheduler.step()
         seconds = time.perf_counter() - t0
-        history.append({"epoch": epoch + 1, "train_loss": float(total) / max(seen, 1), "val_loss": val_loss,
-                        "val_dice": val_dice, "lr": lr, "seconds": seconds,
-                        "images_per_s": seen / train_seconds if train_seconds > 0 else float("nan")})
+        loop.history.append({"epoch": epoch + 1, "train_loss": float(total) / max(seen, 1), "val_loss": val_loss,
+                             "val_dice": val_dice, "lr": lr, "seconds": seconds,
+                             "images_per_s": seen / train_seconds if train_seconds > 0 else float("nan")})
         if not math.isfinite(val_loss):
-            raise TrainingError(f"{settings.name}: the validation loss is {val_loss} in epoch {epoch + 1}")
-        if stopper.step(val_loss, epoch + 1):
-            _save({k: v.detach().cpu() for k, v in model.state_dict().items()}, run_dir / "best.pt")
-        _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-               "scaler": scaler.state_dict(), "early_stopping": stopper.state_dict(), "epoch": epoch + 1,
-               "history": [[h[c] for c in HISTORY_COLUMNS] for h in history], "precision": amp.name}, last)
-        write_csv(run_dir / "history.csv", pd.DataFrame(history, columns=HISTORY_COLUMNS))
-        bar.set_postfix(train_loss=f"{history[-1]['train_loss']:.4f}", val_loss=f"{val_loss:.4f}",
+            raise NonFiniteLossError(f"{settings.name}: the validation loss is {val_loss} in epoch {epoch + 1}")
+        best = loop.stopper.step(val_loss, epoch + 1)
+        save_epoch(run_dir, model, loop.optimizer, loop.scheduler, loop.scaler, loop.stopper, epoch + 1, loop.history,
+                   amp.name, best)
+        if on_epoch:
+            on_epoch({**loop.history[-1], "epochs": settings.epochs})
+        bar.set_postfix(train_loss=f"{loop.history[-1]['train_loss']:.4f}", val_loss=f"{val_loss:.4f}",
                         val_dice=f"{val_dice:.3f}")
     bar.close()
     if settings.keep_weights == "best":
-        model.load_state_dict(load_checkpoint(run_dir / "best.pt"))
-    out = pd.DataFrame(history, columns=HISTORY_COLUMNS)
-    if resumed_from is not None:
-        out.attrs["resumed_from"] = resumed_from
+        model.load_state_dict(load_checkpoint(run_dir / BEST))
+    out = pd.DataFrame(loop.history, columns=HISTORY_COLUMNS)
+    if loop.resumed_from is not None:
+        out.attrs["resumed_from"] = loop.resumed_from
     return out
 
 

@@ -18,10 +18,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..model.stats import pool_seeds, run_ci
+from ..stats import holm, paired_comparison, paired_difference, pool_seeds, run_ci
 from ..study.grid import LOSS_NAMES, model_label
 from ..study.reference import poster_dice
-from .compare import holm, paired_comparison
 from .results import minutes, read_per_image
 
 __all__ = ["TABLE_COLUMNS", "ablation_table", "verdict"]
@@ -32,11 +31,6 @@ TABLE_COLUMNS = ["model", "loss", "base", "step", "step_name", "dice", "ci_low",
 
 def _yes(value) -> bool:
     return value is not pd.NA and not pd.isna(value) and bool(value)
-
-
-def _paired_mean(a: pd.DataFrame, b: pd.DataFrame) -> float:
-    merged = a[["image_id", "dice"]].merge(b[["image_id", "dice"]], on="image_id", suffixes=("_a", "_b"))
-    return float((merged.dice_b - merged.dice_a).mean())
 
 
 def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> pd.DataFrame:
@@ -89,8 +83,8 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
                     first = {s: t for s, (_d, t) in current.items()}
                 on_first = sorted(set(first) & set(current))
                 if on_first:
-                    row["vs_base"] = _paired_mean(pool_seeds({s: first[s] for s in on_first}),
-                                                  pool_seeds({s: current[s][1] for s in on_first}))
+                    row["vs_base"] = paired_difference(pool_seeds({s: first[s] for s in on_first}),
+                                                       pool_seeds({s: current[s][1] for s in on_first}))
                 common = sorted(set(current) & set(previous))
                 key = (tuple(previous[s][0] for s in common), tuple(current[s][0] for s in common))
                 if common and key[0] == key[1]:

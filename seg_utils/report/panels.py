@@ -1,5 +1,6 @@
-"""Pictures of images: the poster's qualitative panels (image, ground truth, both models' predictions) and the
-gallery of images the quality inspection excluded."""
+"""Pictures of images: the poster's qualitative panels (image, ground truth, both models' predictions), the
+gallery of images the quality inspection excluded, and the gallery of a run's predictions on new images
+(``python -m seg_utils predict`` / ``study.predict``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from PIL import Image
 
 from ..data.cache import CachedData
 from ..data.io import read_image, read_mask
@@ -18,9 +20,9 @@ from ..errors import DataError
 from ..study.grid import DATASET_NAMES, LOSS_NAMES, PANEL_MODELS, model_label
 from ..study.reference import poster_panel_images, poster_results
 from .figures import StudyFigure, message, style
-from .results import read_per_image, read_predictions
+from .results import has_predictions, read_per_image, read_predictions
 
-__all__ = ["plot_panel", "plot_quality_gallery"]
+__all__ = ["plot_panel", "plot_quality_gallery", "plot_predictions"]
 
 _GT, _PRED = "#2ca02c", "#ff7f0e"
 
@@ -60,7 +62,7 @@ def _panel_runs(runs: pd.DataFrame, loss: str, seed: int | None) -> tuple[dict[s
             continue
         row = hit.sort_values("seed").iloc[0]
         run_dir = Path(row.run_dir)
-        if not (run_dir / "predictions.npz").is_file():
+        if not has_predictions(run_dir):
             unsaved.append(model_label(arch, encoder))
             continue
         per_image = read_per_image(run_dir)
@@ -200,5 +202,37 @@ def plot_quality_gallery(examples: pd.DataFrame, columns: int = 3,
                 ax.set_yticks([])
                 ax.grid(False)
             ax.set_title("\n".join(textwrap.fill(line, 42) for line in caption.split("\n")), fontsize="small")
+        fig.suptitle(title, x=0.01, ha="left")
+    return fig
+
+
+def plot_predictions(predictions: pd.DataFrame, out: str | Path, n: int = 8, columns: int = 4) -> Figure:
+    """A gallery of predictions: the overlays of the first ``n`` predicted images (orange: prediction; green
+    outline: the ground truth, where a mask was given), each titled with its size, predicted area and Dice.
+
+    Args:
+        predictions: the table ``study.predict`` / ``predict_run`` returns (``predictions.csv``).
+        out: the prediction folder (the overlays' paths are relative to it).
+        n: images shown.
+        columns: images per row.
+    """
+    out = Path(out)
+    ok = predictions[predictions.overlay_file.notna()].head(n)  # an unreadable image has no overlay
+    errors = int((predictions.error.fillna("") != "").sum())
+    title = f"Predictions: {len(predictions)} images" + (f", {errors} with an error (see the table)" if errors else "")
+    with style(font_scale=0.75):
+        if ok.empty:
+            return message(StudyFigure(figsize=(8, 1.2)), f"{title}: no prediction to show.")
+        cols = min(columns, len(ok))
+        rows = -(-len(ok) // cols)
+        fig = StudyFigure(figsize=(3.2 * cols, 3.2 * rows + 0.5), layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, row in zip(axes.flat, ok.itertuples(), strict=False):
+            ax.imshow(np.asarray(Image.open(out / row.overlay_file).convert("RGB")))
+            dice = "" if pd.isna(row.dice) else f"\nDice {row.dice:.3f} ({row.dice_at})"
+            ax.set_title(f"{row.image_id}\n{int(row.width)} x {int(row.height)}, foreground "
+                         f"{100 * row.foreground_fraction:.1f}%{dice}", fontsize="small")
         fig.suptitle(title, x=0.01, ha="left")
     return fig

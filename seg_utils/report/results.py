@@ -1,7 +1,7 @@
-"""The one reader of run folders and notebook summaries: every table, figure and notebook reads results here.
+"""The report's reader of run folders and notebook summaries: every table, figure and notebook reads results here.
 
-A run folder (:mod:`seg_utils.study.runs`) holds ``spec.json``, ``metrics.json``, ``history.csv``, ``per_image.csv``
-and ``predictions.npz``; a notebook's summary (:mod:`seg_utils.study.summary`) names its parameters and runs.
+A run folder's files and their names are :mod:`seg_utils.study.run_folder`'s (this module re-exports its readers);
+a notebook's summary (:mod:`seg_utils.study.summary`) names its parameters and runs.
 """
 
 from __future__ import annotations
@@ -16,33 +16,40 @@ import pandas as pd
 from ..data.io import read_json
 from ..model.evaluate import load_predictions
 from ..study.grid import LOSS_NAMES, model_label
-from ..study.spec import RunSpec
+from ..study.run_folder import (
+    FAILED,
+    METRICS,
+    PREDICTIONS,
+    read_failure,
+    read_history,
+    read_metrics,
+    read_per_image,
+    read_spec,
+    run_folders,
+    run_status,
+)
+from ..study.spec import RunSpec, option_for
 from ..study.summary import summary_path
 
-__all__ = ["KEY", "GRID_OPTIONS", "read_per_image", "read_history", "read_predictions", "read_summary",
-           "read_summaries", "read_metrics", "minutes", "collect_runs", "select_runs", "run_label", "load_histories",
-           "load_per_image"]
+__all__ = ["KEY", "GRID_OPTIONS", "read_spec", "read_per_image", "read_history", "read_predictions", "has_predictions",
+           "read_summary", "read_summaries", "read_metrics", "minutes", "collect_runs", "select_runs", "run_label",
+           "load_histories", "load_per_image"]
 
 #: What identifies a configuration across seeds.
 KEY = ["dataset", "arch", "encoder", "loss"]
 #: The options that tell a grid run from an ablation run (or a run of another protocol) of the same configuration.
-GRID_OPTIONS = ("intensity", "augment", "schedule", "val_source", "cbis_task", "keep_weights", "eval_resolution")
-
-
-def read_per_image(run_dir: str | Path) -> pd.DataFrame:
-    """A run's ``per_image.csv`` (``image_id`` kept as text)."""
-    return pd.read_csv(Path(run_dir) / "per_image.csv", dtype={"image_id": str})
-
-
-def read_history(run_dir: str | Path) -> pd.DataFrame:
-    """A run's ``history.csv`` (empty when it has none yet)."""
-    path = Path(run_dir) / "history.csv"
-    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+GRID_OPTIONS = ("intensity", "augment", "schedule", "val_source", "cbis_task", "keep_weights", "eval_resolution",
+                "test_source", "test_fraction")
 
 
 def read_predictions(run_dir: str | Path) -> dict[str, np.ndarray]:
     """``{image_id: bool (H, W)}`` of a run's test predictions."""
-    return load_predictions(Path(run_dir) / "predictions.npz")
+    return load_predictions(Path(run_dir) / PREDICTIONS)
+
+
+def has_predictions(run_dir: str | Path) -> bool:
+    """Whether a run kept its test predictions (a committed study keeps none)."""
+    return (Path(run_dir) / PREDICTIONS).is_file()
 
 
 def read_summary(results: str | Path, name: str) -> dict[str, Any]:
@@ -68,31 +75,23 @@ def minutes(run_dir: str | Path) -> float:
     return float(history.seconds.sum() / 60) if "seconds" in history else float("nan")
 
 
-def read_metrics(run_dir: str | Path) -> dict[str, Any]:
-    """A complete run's ``metrics.json``."""
-    return read_json(Path(run_dir) / "metrics.json")
-
-
 def collect_runs(results: str | Path, dataset: str | None = None, failed: bool = False) -> pd.DataFrame:
     """One row per complete run under ``results/runs``: the spec's fields, the metrics, ``status`` and ``run_dir``.
 
     With ``failed``, runs that failed (``failed.json``, no metrics) are listed too, with ``status`` ``failed`` and
     their ``reason``.
     """
-    base = Path(results) / "runs"
     rows = []
-    for spec_path in sorted(base.glob(f"{dataset or '*'}/*/spec.json")):
-        run_dir = spec_path.parent
-        metrics, failure = run_dir / "metrics.json", run_dir / "failed.json"
-        if not metrics.is_file() and not (failed and failure.is_file()):
+    for run_dir in run_folders(results, dataset):
+        status = run_status(run_dir)
+        if status != "complete" and not (failed and status == "failed"):
             continue
-        row = dict(read_json(spec_path))
-        if metrics.is_file():
-            row.update({f"m_{k}" if k in row else k: v for k, v in read_json(metrics).items()})
-            row["status"] = "complete"
+        row = read_spec(run_dir)
+        if status == "complete":
+            row.update({f"m_{k}" if k in row else k: v for k, v in read_metrics(run_dir).items()})
         else:
-            row.update(status="failed", reason=read_json(failure).get("reason", ""))
-        row["run_dir"] = str(run_dir)
+            row["reason"] = read_failure(run_dir).get("reason", "")
+        row.update(status=status, run_dir=str(run_dir))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -118,7 +117,9 @@ def select_runs(results: str | Path, dataset: str | None = None, failed: bool = 
     keep, listed = np.zeros(len(runs), bool), set()
     for ds in runs.dataset.unique():
         summary = read_summary(results, f"dataset_{ds}")
-        options = {k: summary.get("parameters", {}).get(k, RunSpec.default(k)) for k in GRID_OPTIONS}
+        # the value each option takes in this dataset's runs (one it ignores, e.g. cbis_task for ISIC: the default)
+        given = summary.get("parameters", {})
+        options = {k: option_for(ds, k, given.get(k, RunSpec.default(k))) for k in GRID_OPTIONS}
         same = np.ones(len(runs), bool)
         for field, value in options.items():
             column = runs[field] if field in runs else pd.Series(RunSpec.default(field), index=runs.index)
@@ -128,7 +129,7 @@ def select_runs(results: str | Path, dataset: str | None = None, failed: bool = 
     runs = runs[keep].copy()
     runs["_listed"] = runs.run_dir.map(lambda d: Path(d).name in listed)
     runs["_complete"] = runs.status.eq("complete")
-    runs["_mtime"] = [max((p.stat().st_mtime_ns for p in (Path(d) / "metrics.json", Path(d) / "failed.json")
+    runs["_mtime"] = [max((p.stat().st_mtime_ns for p in (Path(d) / METRICS, Path(d) / FAILED)
                            if p.is_file()), default=0) for d in runs.run_dir]
     runs = runs.sort_values(["_complete", "_listed", "_mtime"], kind="stable").drop_duplicates([*KEY, "seed"],
                                                                                               keep="last")
@@ -146,7 +147,7 @@ def load_histories(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     ``U-Net_RN50 BCE`` (a failed run's history shows how it got there)."""
     with_seed = runs.seed.nunique() > 1
     return {run_label(row, with_seed): read_history(row["run_dir"]) for row in runs.to_dict("records")
-            if (Path(row["run_dir"]) / "history.csv").is_file()}
+            if not read_history(row["run_dir"]).empty}
 
 
 def load_per_image(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:

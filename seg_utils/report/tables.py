@@ -1,12 +1,12 @@
 """The poster's tables, recomputed from the run folders, each beside the poster's own numbers.
 
 Every score table has one row per configuration (dataset, architecture, encoder, loss) and the columns of
-:data:`SCORE_COLUMNS`: our mean per-image Dice (seeds pooled per image, :func:`seg_utils.model.stats.pool_seeds`), its
-95% bootstrap interval (:func:`seg_utils.model.stats.run_ci`), the mean and sd across seeds, the poster's value, the
+:data:`SCORE_COLUMNS`: our mean per-image Dice (seeds pooled per image, :func:`seg_utils.stats.pool_seeds`), its
+95% bootstrap interval (:func:`seg_utils.stats.run_ci`), the mean and sd across seeds, the poster's value, the
 difference (ours - poster) and whether the poster's value lies inside our interval. A configuration without a
 complete run stays in the table as ``missing`` with NaN values, and the table's notes say so.
 
-The tables and their comparisons (:func:`.compare.compare_all`, Holm-adjusted within each table):
+The tables and their comparisons (:func:`seg_utils.stats.compare_all`, Holm-adjusted within each table):
 
 - Table 1 (:func:`table_encoders`, :func:`compare_encoders`): ISIC 2018, BCE, U-Net / DeepLabV3+ x VGG19 /
   ResNet50 / DenseNet121; each pair of encoders within an architecture and the two architectures per encoder.
@@ -14,7 +14,7 @@ The tables and their comparisons (:func:`.compare.compare_all`, Holm-adjusted wi
 - The CBIS-DDSM literature comparison (:func:`table_literature`); the data-quality counts are in :mod:`.quality`.
 
 Notes and the title travel in ``DataFrame.attrs`` (``title``, ``notes``); :func:`save_table` writes them with the
-Dice protocol (:data:`.compare.DICE_PROTOCOL`) into the Markdown caption.
+Dice protocol (:data:`.display.DICE_PROTOCOL`) into the Markdown caption.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..model.stats import pool_seeds, run_ci, seed_summary
+from ..stats import COMPARE_COLUMNS, compare_all, pool_seeds, run_ci, seed_summary
 from ..study.grid import (
     ARCH_NAMES,
     DATASET_NAMES,
@@ -42,12 +42,11 @@ from ..study.grid import (
     poster_grid,
 )
 from ..study.reference import poster_dice, poster_literature
-from .compare import COMPARE_COLUMNS, compare_all
 from .display import row_labels
-from .results import KEY, minutes, read_metrics, read_per_image, read_summary, select_runs
+from .results import KEY, minutes, read_metrics, read_per_image, read_spec, read_summary, select_runs
 
 __all__ = ["SCORE_COLUMNS", "score_runs", "dataset_table", "table_encoders", "table_losses", "compare_encoders",
-           "compare_losses", "table_literature", "data_notes", "with_data_notes", "per_image_of"]
+           "compare_losses", "table_literature", "data_notes", "with_data_notes", "per_image_of", "test_source_note"]
 
 SCORE_COLUMNS = ["dataset", "model", "loss", "dice", "ci_low", "ci_high", "poster", "diff", "poster_in_ci", "n_images",
                  "n_seeds", "seed_mean", "seed_sd", "hd95", "hd95_misses", "hd95_penalised", "minutes", "status",
@@ -150,7 +149,20 @@ def dataset_table(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """
     df = score_runs(runs, [(dataset, *c) for c in poster_grid(dataset)])
     df.attrs["title"] = f"Dice per configuration, {DATASET_NAMES[dataset]}"
+    specs = [read_spec(d) for d in runs.get("run_dir", [])]
+    df.attrs["notes"] = list(df.attrs.get("notes", [])) + sorted({test_source_note(s.get("test_source", "official"),
+                                                                                   s.get("test_fraction", 0.2))
+                                                                  for s in specs} - {""})
     return df
+
+
+def test_source_note(test_source: str, test_fraction: float) -> str:
+    """What a table says of a test split held out of training (empty for the dataset's official test set)."""
+    if test_source != "train_fraction":
+        return ""
+    return (f"TEST SPLIT HELD OUT OF TRAINING: {test_fraction:.0%} of the training images (seed 0, by group, the "
+            "same for every run), because test_source='train_fraction'; the poster's values are on the official test "
+            "set, so they are not measured on the same images.")
 
 
 def data_notes(results: str | Path, datasets: tuple[str, ...] = GRID_DATASETS) -> list[str]:
@@ -164,6 +176,9 @@ def data_notes(results: str | Path, datasets: tuple[str, ...] = GRID_DATASETS) -
                "the poster)" if not p.get("data_root") else f"data under {p['data_root']}")
         notes.append(f"{DATASET_NAMES[ds]}: {src}; {p.get('image_size')} px, up to {p.get('epochs')} epochs, "
                      f"weights {p.get('weights')}, limit {p.get('limit') or 'none'}.")
+        held_out = test_source_note(p.get("test_source", "official"), p.get("test_fraction", 0.2))
+        if held_out:
+            notes.append(f"{DATASET_NAMES[ds]}: {held_out}")
     return notes
 
 
@@ -224,7 +239,7 @@ def compare_encoders(results: str | Path, alpha: float = 0.05) -> pd.DataFrame:
     encoder, on the same ISIC 2018 test images; Holm-adjusted as one family.
 
     Returns:
-        DataFrame with columns ``comparison`` and :data:`.compare.COMPARE_COLUMNS`.
+        DataFrame with columns ``comparison`` and :data:`seg_utils.stats.COMPARE_COLUMNS`.
     """
     pairs = [(("isic2018", a, e1, "bce"), ("isic2018", a, e2, "bce"), f"encoders within {ARCH_NAMES[a]}")
              for a in POSTER_ARCHS for e1, e2 in combinations(POSTER_ENCODERS, 2)]
@@ -238,7 +253,7 @@ def compare_losses(results: str | Path, alpha: float = 0.05) -> pd.DataFrame:
     """Table 2's paired comparisons: BCE (a) vs Log-Cosh Dice (b) per model and dataset; Holm-adjusted together.
 
     Returns:
-        DataFrame with columns ``comparison`` and :data:`.compare.COMPARE_COLUMNS`.
+        DataFrame with columns ``comparison`` and :data:`seg_utils.stats.COMPARE_COLUMNS`.
     """
     pairs = [((ds, a, "resnet50", "bce"), (ds, a, "resnet50", "logcosh_dice"),
               f"losses, {model_label(a, 'resnet50')} on {DATASET_NAMES[ds]}") for ds, a in TABLE2_ROWS]
@@ -286,7 +301,7 @@ def per_image_of(results: str | Path, df: pd.DataFrame) -> dict[str, pd.DataFram
         df: a score table (:data:`SCORE_COLUMNS`).
 
     Returns:
-        Per-image tables with columns ``image_id, dice, n_seeds`` (:func:`seg_utils.model.stats.pool_seeds`), keyed by
+        Per-image tables with columns ``image_id, dice, n_seeds`` (:func:`seg_utils.stats.pool_seeds`), keyed by
         :func:`row_labels`, in the table's order.
     """
     pooled = _pooled(select_runs(results))

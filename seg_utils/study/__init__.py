@@ -18,12 +18,12 @@ from .ablation import LADDER_SUMMARY_COLUMNS, run_ladder
 from .execute import RUN_SUMMARY_COLUMNS, grid_specs, run_grid
 from .external import evaluate_external
 from .grid import DATASET_NAMES, GRID_DATASETS, LOSS_NAMES, model_label, poster_grid
-from .inference import PredictParams, export_run, load_run, predict, predict_params, predict_run
-from .model_card import model_card, write_model_card
+from .inference import PredictParams, export_run, predict, predict_params, predict_run
 from .notebook import dataset_params, table_params
 from .params import DatasetParams, TableParams
 from .prepare import PreparedData, prepare, prepare_data
-from .runs import execute_run, run_dir_for, run_status
+from .run_folder import load_run, run_dir_for, run_status
+from .runs import execute_run
 from .spec import RunSpec
 from .summary import write_summary
 
@@ -31,5 +31,5 @@ __all__ = ["DATASET_NAMES", "GRID_DATASETS", "LADDER_SUMMARY_COLUMNS", "LOSS_NAM
            "DatasetParams", "PreparedData", "RunSpec", "TableParams", "dataset_params", "evaluate_external",
            "execute_run", "grid_specs", "model_label", "poster_grid", "prepare", "prepare_data", "run_dir_for",
            "run_grid", "run_ladder", "run_status", "table_params", "write_summary"]
-__all__ += ["PredictParams", "export_run", "load_run", "model_card", "predict", "predict_params", "predict_run",
-            "write_model_card"]  # using a run: seg_utils.study.inference, seg_utils.study.model_card
+__all__ += ["PredictParams", "export_run", "load_run", "predict", "predict_params",
+            "predict_run"]  # using a run: seg_utils.study.inference (its model card: seg_utils.report.cards)

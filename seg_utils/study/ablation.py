@@ -34,6 +34,7 @@ from .grid import config_name
 from .ladder import Step
 from .params import DatasetParams
 from .prepare import PreparedData, with_intensity
+from .run_folder import fingerprinted
 from .spec import RunSpec
 
 __all__ = ["LADDER_COLUMNS", "LADDER_SUMMARY_COLUMNS", "ladder_jobs", "ladder_specs", "run_ladder"]
@@ -87,9 +88,8 @@ def run_ladder(params: DatasetParams, data: PreparedData) -> pd.DataFrame:
             prepared[spec.intensity] = with_intensity(data, spec.intensity, progress=params.progress)
     runs = execute_specs(params, [(spec, prepared.get(spec.intensity, data)) for spec in specs])
     by_name = {Path(r["run_dir"]).name: r for r in runs.to_dict("records") if r["status"] == "complete"}
-    fill = {"data_fingerprint": data.fingerprint, "quality_rules": data.report.rules.fingerprint}
-    rows = [{**by_name[spec.replace(**fill).name], "step": step.index, "step_name": step.name, "base": base}
-            for step, base, spec in jobs if spec.replace(**fill).name in by_name]
+    rows = [{**by_name[fingerprinted(spec, data).name], "step": step.index, "step_name": step.name, "base": base}
+            for step, base, spec in jobs if fingerprinted(spec, data).name in by_name]
     out = pd.DataFrame(rows, columns=LADDER_COLUMNS)
     out.attrs["notes"] = runs.attrs.get("notes", [])
     out.attrs["ladder"] = [(s.index, s.name, s.option) for s in params.ladder]

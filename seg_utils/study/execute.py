@@ -3,8 +3,10 @@ past failed ones, several at once on one device when asked (``parallel_runs``).
 
 Runs are independent processes' work when ``parallel_runs`` > 1: each run is trained in a worker process, and a
 run-level lock (:mod:`.locks`) keeps two workers, or two shards on one results folder, from training one run twice.
-A run that fails (a NaN loss, out of memory twice, a damaged checkpoint) is recorded as ``failed`` with its reason
-and the grid goes on; a rerun tries it again.
+Before the first run trains, :func:`~.preflight.preflight` checks what every run needs (the device, each run's
+splits, the encoder weights) and stops the notebook with one line where something is missing. A run that fails (a
+NaN loss, out of memory twice, a damaged checkpoint) is recorded as ``failed`` with its reason and the grid goes on;
+a rerun tries it again. A grid whose every run failed stops the notebook with their reasons.
 
 Example (the training cell of a dataset notebook)::
 
@@ -22,15 +24,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..data.io import read_json
 from ..errors import DataError, TrainingError
 from .grid import config_name
 from .locks import RunLocked, run_lock
 from .parallel import resolve_parallel_runs
 from .params import DatasetParams
+from .preflight import check_not_all_failed, preflight
 from .prepare import PreparedData
+from .progress import epoch_event, run_ended, run_started
 from .resume import import_runs
-from .runs import execute_run, read_failure, run_dir_for, run_status
+from .run_folder import fingerprinted, read_failure, read_metrics, run_dir_for, run_status
+from .runs import execute_run
 from .spec import RunSpec
 
 __all__ = ["RUN_COLUMNS", "RUN_SUMMARY_COLUMNS", "grid_specs", "run_grid", "execute_specs"]
@@ -69,22 +73,29 @@ def run_grid(params: DatasetParams, data: PreparedData) -> pd.DataFrame:
 
 
 def _run_one(spec: RunSpec, data: PreparedData, results: Path, device: str, progress: bool, precision: str,
-             memory_format: str) -> tuple[str, float]:
-    """Train one run unless it is complete; returns ``(action, seconds)``. Failures are recorded, not raised."""
+             memory_format: str, index: int = 1, total: int = 1) -> tuple[str, float]:
+    """Train one run unless it is complete; returns ``(action, seconds)``. Failures are recorded, not raised; the
+    run's start, epochs and end are reported as it goes (:mod:`.progress`: run ``index`` of ``total``)."""
     run_dir = run_dir_for(spec, results)
     before = run_status(run_dir)
     if before == "complete":
         return "skipped", 0.0
     t0 = time.perf_counter()
+    run_started(index, total, spec.name)
     try:
-        execute_run(spec, data, results, device, progress, precision, memory_format)
+        execute_run(spec, data, results, device, progress, precision, memory_format,
+                    on_epoch=epoch_event(index, total, spec.name))
+        action = {"partial": "resumed", "failed": "retried"}.get(before, "trained")
     except RunLocked:  # another process (a parallel worker, another shard) trains it: wait for it to finish
         with run_lock(run_dir, wait=True):
             pass
-        return ("trained elsewhere" if run_status(run_dir) == "complete" else "failed"), time.perf_counter() - t0
+        action = "trained elsewhere" if run_status(run_dir) == "complete" else "failed"
     except _RUN_FAILURES:
-        return "failed", time.perf_counter() - t0
-    return {"partial": "resumed", "failed": "retried"}.get(before, "trained"), time.perf_counter() - t0
+        action = "failed"
+    seconds, status = time.perf_counter() - t0, run_status(run_dir)
+    dice = read_metrics(run_dir).get("dice_mean")
+    run_ended(index, total, spec.name, status, dice, seconds, read_failure(run_dir).get("reason", ""))
+    return action, seconds
 
 
 def _worker(args: tuple) -> tuple[str, float]:
@@ -103,14 +114,15 @@ def execute_specs(params: DatasetParams, jobs: Iterable[tuple[RunSpec, PreparedD
     Returns:
         One row per job with the columns of :data:`RUN_COLUMNS` (see :func:`run_grid`).
     """
-    jobs = [(spec.replace(data_fingerprint=data.fingerprint, quality_rules=data.report.rules.fingerprint), data)
+    jobs = [(fingerprinted(spec, data), data)
             for spec, data in jobs]
     notes = import_runs(params.resume_from, params.results, [s for s, _ in jobs]) if params.resume_from else []
     actions: dict[str, tuple[str, float]] = {}
     todo = [(s, d) for s, d in jobs if run_status(run_dir_for(s, params.results)) != "complete"]
     if params.train and todo:
-        args = [(s, d, params.results, params.device, params.progress, params.precision, params.memory_format)
-                for s, d in todo]
+        preflight(todo, params.device)  # what is not one run's fault stops here, before any run trains
+        args = [(s, d, params.results, params.device, params.progress, params.precision, params.memory_format, i,
+                 len(todo)) for i, (s, d) in enumerate(todo, start=1)]
         workers = resolve_parallel_runs(params.parallel_runs, params.device, todo)
         if workers > 1:
             notes.append(f"{len(todo)} run(s) trained {workers} at a time (parallel_runs={params.parallel_runs})")
@@ -126,7 +138,7 @@ def execute_specs(params: DatasetParams, jobs: Iterable[tuple[RunSpec, PreparedD
         action, seconds = actions.get(spec.name, ("skipped" if status == "complete" else "not run", 0.0))
         if action == "not run":
             not_run.append(spec.name)
-        metrics = read_json(run_dir / "metrics.json") if status == "complete" else {}
+        metrics = read_metrics(run_dir)
         rows.append({
             "dataset": spec.dataset, "config": config_name(spec.arch, spec.encoder, spec.loss), "label": spec.label,
             "arch": spec.arch, "encoder": spec.encoder, "loss": spec.loss, "seed": spec.seed, "action": action,
@@ -142,4 +154,6 @@ def execute_specs(params: DatasetParams, jobs: Iterable[tuple[RunSpec, PreparedD
         notes.append(f"{len(failed)} run(s) failed (rerun to try them again): "
                      + "; ".join(f"{r.config} s{r.seed}: {r.reason}" for r in failed.itertuples()))
     df.attrs["notes"] = notes
+    if params.train:
+        check_not_all_failed(df)
     return df

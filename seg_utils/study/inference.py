@@ -22,65 +22,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from ..data.io import read_json, write_json
+from ..data.io import write_json
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
 from ..errors import ConfigError, DataError, check_choice
-from ..model import DEVICES, build_model, resolve_device
+from ..model import DEVICES
 from ..model.export import EXPORT_FORMATS, SUFFIXES, ExportResult, export_model
 from ..model.metrics import THRESHOLD
-from ..model.precision import AmpSettings, amp_of
-from ..model.predict import DICE_RESOLUTIONS, TTA_MODES, list_images, predict_folder, preprocess_image
-from ..model.train import load_checkpoint
-from .model_card import write_model_card
+from ..model.predict import DICE_RESOLUTIONS, PredictOptions, list_images, predict_folder, preprocess_image
+from ..options import check_options, option
 from .notebook import from_namespace
-from .params import check_fields
-from .runs import run_status, weights_file
+from .run_folder import find_run, load_run, read_metrics, read_splits, weights_file
 from .spec import RunSpec
 
-__all__ = ["PRECISION_CHOICES", "PredictParams", "load_run", "preprocessing", "predict_run", "export_run",
-           "resolve_run", "predict_params", "predict"]
+__all__ = ["PredictParams", "preprocessing", "predict_run", "export_run", "predict_params", "predict"]
 
-#: ``run``: the precision the run was evaluated in, where the device is of the same kind (else fp32).
-PRECISION_CHOICES = ("run", "fp32", "bf16", "fp16")
 _CHECK_IMAGES = 4  # images in an export's check batch
-
-
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu",
-             precision: str = "run") -> tuple[nn.Module, RunSpec, AmpSettings]:
-    """The model of a complete run with the weights it was evaluated with, on ``device``, in eval mode.
-
-    Returns:
-        ``(model, spec, amp)``: ``amp`` is the run's own precision where ``precision='run'`` and the device is of the
-        kind the run was evaluated on (float32 otherwise), or the one named.
-
-    Raises:
-        DataError: the folder is not a complete run, or has no weights (a committed study keeps none).
-    """
-    run_dir = Path(run_dir)
-    check_choice("precision", precision, PRECISION_CHOICES)
-    if run_status(run_dir) != "complete":
-        raise DataError(f"{run_dir} is not a complete run (no metrics.json): train it first, or pass the folder "
-                        "that `train` printed")
-    if not weights_file(run_dir).is_file():
-        raise DataError(f"{run_dir} is complete but has no weights ({weights_file(run_dir).name}): a committed study "
-                        "(results/cpu-real) keeps no checkpoints. Train the run again in a results folder of your own "
-                        "(./run_all.sh --profile cpu-real --results DIR, or python -m seg_utils train), then pass its "
-                        "folder")
-    spec = RunSpec.from_dict(read_json(run_dir / "spec.json"))
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
-    model = build_model(spec.arch, spec.encoder, "none")
-    model.load_state_dict(load_checkpoint(weights_file(run_dir)))
-    model.to(dev).eval()
-    if precision != "run":
-        return model, spec, amp_of(precision, "nchw")
-    chosen = ((read_json(run_dir / "environment.json") if (run_dir / "environment.json").is_file() else {})
-              .get("precision", {}).get("chosen", {}))
-    ran_on = str(read_json(run_dir / "metrics.json").get("device", "cpu")).split(":")[0]
-    if chosen and ran_on == dev.type:
-        return model, spec, amp_of(chosen["precision"], chosen["memory_format"])
-    return model, spec, amp_of("fp32", "nchw")
 
 
 def preprocessing(spec: RunSpec, threshold: float = THRESHOLD) -> dict[str, Any]:
@@ -128,7 +85,7 @@ def predict_run(run_dir: str | Path, images: str | Path, out: str | Path, masks:
 
 def _cached_test_images(run_dir: Path, spec: RunSpec, n: int) -> np.ndarray | None:
     """The first ``n`` test images of the run as its cache holds them (uint8 ``(n, S, S, 3)``), or None."""
-    splits = read_json(run_dir / "splits.json") if (run_dir / "splits.json").is_file() else {}
+    splits = read_splits(run_dir)
     ids = list(splits.get("test", []))[:n]
     if not ids:
         return None
@@ -159,7 +116,7 @@ def _folder_images(folder: str | Path, spec: RunSpec, n: int) -> np.ndarray:
 
 def export_run(run_dir: str | Path, fmt: str, out: str | Path | None = None,
                images: str | Path | None = None) -> ExportResult:
-    """Export a complete run's evaluated weights (:func:`seg_utils.model.export.export_model`) and rewrite its card.
+    """Export a complete run's evaluated weights (:func:`seg_utils.model.export.export_model`).
 
     The check batch is real: the run's first test images from its preprocessing cache (``<results>/cache``), or the
     first images of ``images`` preprocessed as the run's; two images at least (one is repeated if need be), so that
@@ -185,74 +142,38 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path | None = None,
     if len(raw) < 2:
         raw = np.concatenate([raw, raw])
     batch = normalise(torch.from_numpy(np.ascontiguousarray(raw)))
-    metrics = read_json(run_dir / "metrics.json")
+    metrics = read_metrics(run_dir)
     meta = {"run": run_dir.name, "label": spec.label, "dataset": spec.dataset, "arch": spec.arch,
             "encoder": spec.encoder, "weights": weights_file(run_dir).name, "data_fingerprint": spec.data_fingerprint,
             "test_dice_mean": str(metrics.get("dice_mean")),
             "intended_use": "research only; not a medical device", **preprocessing(spec)}
-    result = export_model(model, batch, Path(out) if out else run_dir / SUFFIXES[fmt], fmt, meta)
-    write_model_card(run_dir)
-    return result
+    return export_model(model, batch, Path(out) if out else run_dir / SUFFIXES[fmt], fmt, meta)
 
 
-def resolve_run(run: str, results: Path) -> Path:
-    """A run folder from a path (absolute, or relative to ``results`` or ``results/runs``) or ``<dataset>/<name
-    prefix>`` (e.g. ``isic2018/unet-resnet50-bce-s0``): of several complete runs that match, the newest.
+@dataclass(frozen=True, kw_only=True)
+class _PredictWhere:
+    """Which run predicts which images, and where the results folder is (the first parameters of the cell)."""
 
-    Raises:
-        ConfigError: no complete run matches (the message lists some that exist).
-    """
-    path = Path(run).expanduser()
-    for candidate in ([path] if path.is_absolute() else [results / path, results / "runs" / path]):
-        if (candidate / "spec.json").is_file():
-            return candidate.resolve()
-    base = results / "runs"
-    matches = [m.parent for m in base.glob(f"{run}*/metrics.json")] if not path.is_absolute() else []
-    if matches:
-        return max(matches, key=lambda d: (d / "metrics.json").stat().st_mtime_ns).resolve()
-    some = sorted(str(m.parent.relative_to(base)) for m in base.glob("*/*/metrics.json"))[:6]
-    hint = f", e.g. {', '.join(some)}" if some else " (there is no complete run there)"
-    raise ConfigError(f"run={run!r}: no complete run folder matches under {base}; give a run folder or "
-                      f"<dataset>/<name prefix>{hint}")
+    results_dir: str = option("results", "results folder (run_all.sh passes its own); the paths below may start here")
+    run: str = option("isic2018/unet-resnet50-bce-s0", "run folder, or <dataset>/<name prefix> under results_dir/runs "
+                      "(the newest)")
+    images_dir: str = option("synthetic/isic2018/ISIC2018_Task1-2_Test_Input", "image folder (absolute, or in "
+                             "results_dir)")
+    masks_dir: str = option("synthetic/isic2018/ISIC2018_Task1_Test_GroundTruth", "masks for Dice, same stems; "
+                            "empty: none")
 
 
-@dataclass(frozen=True)
-class PredictParams:
-    """The parameters of the predict notebook (``study.predict_params(globals())``).
+@dataclass(frozen=True, kw_only=True)
+class PredictParams(PredictOptions, _PredictWhere):
+    """The parameters of the predict notebook (``study.predict_params(globals())``): where, how
+    (:class:`~seg_utils.model.predict.PredictOptions`) and the notebook's own, each declared once with its help."""
 
-    Attributes:
-        results_dir: the results folder (the runs, the synthetic data; predictions go to ``predictions/<run>``).
-        run: a run folder, or ``<dataset>/<name prefix>`` under ``results_dir/runs`` (the newest complete match).
-        images_dir: the image folder (absolute, or relative to ``results_dir``).
-        masks_dir: a folder of masks for Dice (same stems, ``_mask`` / ``_segmentation`` suffixes allowed), or ``""``.
-        tta: test-time augmentation, ``none`` or ``flips``.
-        threshold: probability threshold of the masks.
-        dice_at: ``run`` (the run's eval_resolution), ``input`` or ``original``.
-        device: ``auto``, ``cpu`` or ``cuda``.
-        n_gallery: predictions shown in the gallery.
-        progress: progress bars.
-    """
-
-    results_dir: str = "results"
-    run: str = "isic2018/unet-resnet50-bce-s0"
-    images_dir: str = "synthetic/isic2018/ISIC2018_Task1-2_Test_Input"
-    masks_dir: str = "synthetic/isic2018/ISIC2018_Task1_Test_GroundTruth"
-    tta: str = "none"
-    threshold: float = THRESHOLD
-    dice_at: str = "run"
-    device: str = "auto"
-    n_gallery: int = 8
-    progress: bool = True
+    device: str = option("auto", "auto | cpu | cuda", choices=DEVICES)
+    n_gallery: int = option(8, "predictions shown in the gallery", low=1)
+    progress: bool = option(True, "progress bars")
 
     def __post_init__(self) -> None:
-        check_fields(self)
-        check_choice("tta", self.tta, TTA_MODES)
-        check_choice("dice_at", self.dice_at, ("run", *DICE_RESOLUTIONS))
-        check_choice("device", self.device, DEVICES)
-        if not 0 < self.threshold < 1:
-            raise ConfigError(f"threshold={self.threshold} must lie strictly between 0 and 1, e.g. 0.5")
-        if self.n_gallery < 1:
-            raise ConfigError(f"n_gallery={self.n_gallery} must be at least 1")
+        check_options(self)
         for name in ("images_dir", "masks_dir"):
             if getattr(self, name) and not self._folder(getattr(self, name)).is_dir():
                 raise ConfigError(f"{name}={getattr(self, name)!r}: {self._folder(getattr(self, name))} is not a "
@@ -269,7 +190,7 @@ class PredictParams:
 
     @property
     def run_dir(self) -> Path:
-        return resolve_run(self.run, self.results)
+        return find_run(self.run, self.results)
 
     @property
     def images(self) -> Path:

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from .params import DatasetParams, TableParams, type_ok
+from ..options import type_ok
+from .params import DatasetParams, TableParams
 
 __all__ = ["check_params", "dataset_params", "table_params", "from_namespace"]
 

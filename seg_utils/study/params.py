@@ -26,38 +26,14 @@ from typing import Any
 
 import pandas as pd
 
-from ..data import AUGMENTS, INTENSITIES
-from ..errors import ConfigError, check_choice
-from ..model import DEVICES, SCHEDULES
-from ..model.precision import MEMORY_FORMATS, PRECISIONS
+from ..errors import ConfigError
+from ..model.precision import ExecOptions
+from ..options import check_options, option, options_table
 from .grid import GRID_DATASETS, config_name, poster_grid
 from .ladder import Step, parse_ladder
-from .spec import RunSpec
+from .spec import RunOptions, RunSpec, option_for
 
-__all__ = ["DatasetParams", "TableParams", "type_ok", "check_fields"]
-
-
-def type_ok(value: Any, kind: type) -> bool:
-    """``value`` is a ``kind`` (an int is a float; a bool is not an int)."""
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return True
-    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-
-
-def check_fields(obj: Any) -> None:
-    """Type-check a params dataclass against its annotations (str, int, float, bool; an int is a float)."""
-    kinds = {"str": (str,), "int": (int,), "float": (float,), "bool": (bool,)}
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if not any(type_ok(value, kind) for kind in kinds[f.type]):
-            raise ConfigError(f"parameter {f.name}={value!r} should be {f.type} (fix it in the notebook's "
-                              "parameters cell, the profile YAML or the -p option)")
-
-
-#: The RunSpec fields a dataset notebook sets for every run (the others come from the grid, the seed and the data).
-_SPEC_FIELDS = ("image_size", "epochs", "batch_size", "lr", "patience", "min_delta", "val_fraction", "weights",
-                "limit", "intensity", "augment", "schedule", "val_source", "cbis_task", "keep_weights",
-                "eval_resolution")
+__all__ = ["DatasetParams", "TableParams"]
 
 
 def _subset(name: str, text: str, full: list[tuple[str, str, str]], where: str) -> list[tuple[str, str, str]]:
@@ -74,103 +50,56 @@ def _subset(name: str, text: str, full: list[tuple[str, str, str]], where: str) 
 
 
 @dataclass(frozen=True)
-class DatasetParams:
+class _Where:
+    """Which dataset a notebook reads, from where, and where its results go (the first parameters of its cell)."""
+
+    dataset: str = option(dataclasses.MISSING, "isic2018 | chest_xray | cbis_ddsm", choices=GRID_DATASETS)
+    data_root: str = option("/kaggle/input", "folder holding the dataset, or a parent of it; empty: synthetic demo "
+                            "data")
+    results_dir: str = option("results", "results folder (relative to the working directory)")
+    cache_dir: str = option("", "where the pre-resized arrays go; empty: <results_dir>/cache")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetParams(ExecOptions, RunOptions, _Where):
     """The parameters of a dataset notebook; the defaults are the poster's protocol.
 
-    Attributes:
-        dataset: ``isic2018``, ``chest_xray`` or ``cbis_ddsm``.
-        data_root: folder holding the dataset, or a parent of it (the adapters search a few levels down);
-            ``""`` writes the synthetic demo data under ``<results_dir>/synthetic`` and uses it.
-        results_dir: the results folder (relative paths are taken from the working directory).
-        cache_dir: where the pre-resized arrays go (``""``: ``<results_dir>/cache``).
-        image_size, epochs, batch_size, lr, patience, min_delta, val_fraction, weights, limit, intensity,
-            augment, schedule, val_source, keep_weights, eval_resolution: as in :class:`~seg_utils.study.spec.RunSpec`.
-        cbis_task: as in :class:`~seg_utils.study.spec.RunSpec`, for the CBIS-DDSM notebook; the other datasets
-            ignore it (so one profile can set it for all three).
-        seed: the first training seed.
-        n_seeds: how many seeds each configuration is trained with (``seed``, ``seed + 1``, ...).
-        device: ``auto``, ``cpu`` or ``cuda``.
-        precision, memory_format: ``auto`` (measured on the CPU, by capability on a GPU) or a fixed choice; see
-            :mod:`seg_utils.model.precision`. They do not change the run's identity.
-        parallel_runs: how many runs train at once on the device (worker processes): ``"1"``, ``"2"``, ... or
-            ``"auto"`` (from the GPU's free memory; 1 on the CPU); see :mod:`seg_utils.study.parallel`. A whole number
-            from papermill (``-p parallel_runs 2``) is taken as its text.
-        resume_from: ``""`` or a previous session's results folder (e.g. an attached Kaggle output, read-only): its
-            complete and interrupted runs are brought in first (:mod:`seg_utils.study.resume`).
-        configs: ``all`` (the poster's grid) or a comma-separated subset of its names, e.g.
-            ``unet-resnet50-bce,deeplabv3plus-resnet50-bce``.
-        ablation_steps: ``""`` (none) or a ladder of data-driven options added one at a time to every configuration of
-            the grid, as comma-separated ``field=value`` changes, e.g. ``intensity=clahe,augment=xray,loss=bce_dice,
-            schedule=cosine`` (see :mod:`seg_utils.study.ladder`).
-        ablation_configs: ``""`` (every configuration of the grid) or the comma-separated configurations that climb
-            the ladder.
-        shard: ``""`` (every run) or ``K/N``: only the K-th of N interleaved slices of the runs, so that N kernels
-            (or N GPUs, each with its own ``CUDA_VISIBLE_DEVICES``) share a grid; their run folders merge by copying
-            them into one results folder, since each run's folder name is unique.
-        train: train the runs that are not complete (``False``: only report the complete ones, e.g. to render a
-            partly finished study; the tables show the others as missing).
-        synthetic_train, synthetic_test: image pairs per split of the synthetic data (only when data_root is
-            empty).
-        progress: progress bars.
+    Each option is declared once with its type, default, allowed values and help (:func:`seg_utils.options.option`):
+    where the notebook's data and results are (here), the run options (:class:`~seg_utils.study.spec.RunOptions`,
+    which every run of the grid gets; ``cbis_task`` only in the CBIS-DDSM notebook, so one profile can set it for
+    all three), the execution options (:class:`~seg_utils.model.precision.ExecOptions`: they do not change a run's
+    identity), and the notebook's own below. The notebooks' parameters cells are written from them
+    (:func:`seg_utils.options.parameter_lines`; a test compares). Further notes:
+
+    - ``data_root`` ``""`` writes the synthetic demo data under ``<results_dir>/synthetic`` and uses it;
+    - ``parallel_runs`` trains that many runs at once in worker processes (``auto``: from the GPU's free memory, 1
+      on the CPU; :mod:`seg_utils.study.parallel`); a whole number from papermill is taken as its text;
+    - ``resume_from`` brings a previous session's complete and interrupted runs in first (:mod:`.resume`);
+    - ``ablation_steps`` is a ladder of comma-separated ``field=value`` changes added one at a time
+      (:mod:`seg_utils.study.ladder`);
+    - ``shard`` ``K/N`` keeps the K-th of N interleaved slices of the runs, so that N kernels or GPUs share a grid.
     """
 
-    dataset: str
-    data_root: str = "/kaggle/input"
-    results_dir: str = "results"
-    cache_dir: str = ""
-    # The training settings default to RunSpec's (the poster's protocol), typed once there.
-    image_size: int = RunSpec.default("image_size")
-    epochs: int = RunSpec.default("epochs")
-    batch_size: int = RunSpec.default("batch_size")
-    lr: float = RunSpec.default("lr")
-    patience: int = RunSpec.default("patience")
-    min_delta: float = RunSpec.default("min_delta")
-    val_fraction: float = RunSpec.default("val_fraction")
-    seed: int = RunSpec.default("seed")
-    n_seeds: int = 1
-    weights: str = RunSpec.default("weights")
-    device: str = "auto"
-    limit: int = RunSpec.default("limit")
-    intensity: str = RunSpec.default("intensity")
-    augment: str = RunSpec.default("augment")
-    schedule: str = RunSpec.default("schedule")
-    val_source: str = RunSpec.default("val_source")
-    cbis_task: str = RunSpec.default("cbis_task")
-    keep_weights: str = RunSpec.default("keep_weights")
-    eval_resolution: str = RunSpec.default("eval_resolution")
-    precision: str = "auto"
-    memory_format: str = "auto"
-    parallel_runs: str = "1"
-    resume_from: str = ""
-    configs: str = "all"
-    ablation_steps: str = ""
-    ablation_configs: str = ""
-    shard: str = ""
-    train: bool = True
-    synthetic_train: int = 64
-    synthetic_test: int = 16
-    progress: bool = True
+    n_seeds: int = option(1, "training seeds per configuration: seed, seed + 1, ...", low=1)
+    parallel_runs: str = option("1", 'runs trained at once on the device: "1", "2", ... or "auto" (from free GPU '
+                                "memory)")
+    resume_from: str = option("", "a previous session's results folder (read-only) whose runs are brought in first")
+    configs: str = option("all", "runs of the poster's grid: all, or comma-separated names like unet-resnet50-bce")
+    ablation_steps: str = option("", "ablation: options added one at a time, as in the cpu-real profile; empty: none")
+    ablation_configs: str = option("", "configurations that climb the ladder (comma-separated); empty: all")
+    shard: str = option("", '"K/N": only every N-th run from the K-th, to split a grid over kernels or GPUs')
+    train: bool = option(True, "False: train nothing, report the complete runs (the rest shows as missing)")
+    synthetic_train: int = option(64, "synthetic data only (empty data_root): training pairs", low=8)
+    synthetic_test: int = option(16, "synthetic data only: test pairs (the poster's four named images among them)",
+                                 low=4)
+    progress: bool = option(True, "progress bars")
 
     def __post_init__(self) -> None:
-        check_fields(self)
-        check_choice("dataset", self.dataset, GRID_DATASETS)
-        check_choice("device", self.device, DEVICES)
-        check_choice("intensity", self.intensity, INTENSITIES)
-        check_choice("augment", self.augment, AUGMENTS)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("precision", self.precision, PRECISIONS)
-        check_choice("memory_format", self.memory_format, MEMORY_FORMATS)
+        RunOptions.__post_init__(self)  # every option of the notebook: type, choices, range
         if self.parallel_runs != "auto" and not (self.parallel_runs.isdigit() and int(self.parallel_runs) >= 1):
             raise ConfigError(f"parallel_runs={self.parallel_runs!r} must be a positive integer or 'auto'")
-        if self.n_seeds < 1:
-            raise ConfigError(f"n_seeds={self.n_seeds} must be at least 1")
-        if self.seed < 0:
-            raise ConfigError(f"seed={self.seed} must be >= 0")
         if not self.results_dir:
             raise ConfigError("results_dir is empty; give the folder the results go to (e.g. ../results/paper)")
-        if self.synthetic_train < 8 or self.synthetic_test < 4:
-            raise ConfigError(f"synthetic_train={self.synthetic_train} / synthetic_test={self.synthetic_test} must be "
-                              "at least 8 / 4 (the test split holds the poster's four named images)")
         grid = self.grid  # validates configs
         _ = self.ablation_grid  # validates ablation_configs
         _ = self.shard_slice  # validates shard
@@ -246,11 +175,10 @@ class DatasetParams:
         return "poster protocol at this scale" if scale else "poster protocol"
 
     def spec(self, arch: str, encoder: str, loss: str, seed: int) -> RunSpec:
-        """The :class:`RunSpec` of one configuration and seed (data fingerprint filled in by the run)."""
-        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(RunSpec)
-                  if f.name in _SPEC_FIELDS}
-        if self.dataset != "cbis_ddsm":
-            shared["cbis_task"] = RunSpec.default("cbis_task")
+        """The :class:`RunSpec` of one configuration and seed (data fingerprint filled in by the run): every
+        :class:`~seg_utils.study.spec.RunOptions` of the notebook, the default for one its dataset ignores."""
+        shared = {f.name: option_for(self.dataset, f.name, getattr(self, f.name))
+                  for f in dataclasses.fields(RunOptions) if f.name != "seed"}
         return RunSpec(dataset=self.dataset, arch=arch, encoder=encoder, loss=loss, seed=seed, **shared)
 
     def to_dict(self) -> dict[str, Any]:
@@ -266,26 +194,19 @@ class DatasetParams:
 
     def table(self) -> pd.DataFrame:
         """The parameters as a two-column table (``parameter``, ``value``) for display, the data source first."""
-        d = self.to_dict()
-        return pd.DataFrame({"parameter": ["(data)", *d], "value": [self.data_note, *(repr(v) for v in d.values())]})
+        return options_table(self, {"(data)": self.data_note})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TableParams:
-    """The parameters of a table notebook (which only reads ``results_dir``).
+    """The parameters of a table notebook (which only reads ``results_dir``)."""
 
-    Attributes:
-        results_dir: the results folder the dataset notebooks wrote.
-        alpha: family-wise significance level of the Holm-adjusted paired comparisons.
-    """
-
-    results_dir: str = "results"
-    alpha: float = 0.05
+    results_dir: str = option("results", "results folder the dataset notebooks wrote")
+    alpha: float = option(0.05, "family-wise significance level of the Holm-adjusted paired comparisons", low=0,
+                          high=1, open_low=True, open_high=True)
 
     def __post_init__(self) -> None:
-        check_fields(self)
-        if not 0 < self.alpha < 1:
-            raise ConfigError(f"alpha={self.alpha} must lie strictly between 0 and 1, e.g. 0.05")
+        check_options(self)
         if not self.results_dir:
             raise ConfigError("results_dir is empty; give the folder the dataset notebooks wrote to")
 
@@ -301,6 +222,4 @@ class TableParams:
         return dataclasses.asdict(self)
 
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame({"parameter": list(self.to_dict()), "value": [repr(v) for v in self.to_dict().values()]})
-
-
+        return options_table(self)

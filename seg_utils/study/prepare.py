@@ -26,6 +26,7 @@ from ..data import (
 from ..errors import ConfigError, DataError
 from .params import DatasetParams
 from .reference import poster_panel_images
+from .spec import option_for
 
 __all__ = ["PreparedData", "prepare_data", "with_intensity", "check_writable", "resolve_data_root", "prepare"]
 
@@ -133,4 +134,4 @@ def prepare(params: DatasetParams) -> PreparedData:
     """
     return prepare_data(params.dataset, resolve_data_root(params), params.image_size, params.results,
                         params.intensity, params.limit, cache_dir=params.cache_dir or None, progress=params.progress,
-                        cbis_task=params.cbis_task if params.dataset == "cbis_ddsm" else "whole")
+                        cbis_task=option_for(params.dataset, "cbis_task", params.cbis_task))

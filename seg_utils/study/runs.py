@@ -1,19 +1,10 @@
-"""Run folders and their execution: train, evaluate, save; skip complete runs, resume interrupted ones, record
-failed ones.
+"""Executing a run: train, evaluate, save; skip complete runs, resume interrupted ones, record failed ones.
 
-A run folder ``<results>/runs/<dataset>/<arch>-<encoder>-<loss>-s<seed>-<run_id>/`` holds
-
-- ``spec.json`` (the frozen :class:`~seg_utils.study.spec.RunSpec`), ``environment.json`` (versions, hardware,
-  git commit, and how the precision was chosen), ``splits.json`` (train / validation / test ids);
-- ``history.csv`` (per epoch), ``last.pt`` and ``best.pt`` (checkpoints; ``final.pt`` holds the last epoch's
-  weights of a ``keep_weights='last'`` run);
-- ``per_image.csv``, ``predictions.npz`` and, last of all, ``metrics.json``;
-- ``failed.json`` instead of ``metrics.json`` when the run failed (a NaN loss, CUDA out of memory twice, a
-  damaged checkpoint): the reason, for the tables and for the rerun, which tries the run again.
-
-``metrics.json`` is written last and atomically: a run folder with it is complete and is skipped; a folder
-without it resumes from ``last.pt``. A folder whose ``spec.json`` differs from the requested spec is
-never reused. A run holds its folder's lock (:mod:`.locks`) while it trains.
+The run folder's files are :mod:`.run_folder`'s. ``metrics.json`` is written last and atomically: a run folder with
+it is complete and is skipped; a folder without it resumes from ``last.pt``; ``failed.json`` records why a run
+failed (a NaN loss, CUDA out of memory twice, a damaged checkpoint), for the tables and for the rerun, which tries
+the run again. A folder whose ``spec.json`` differs from the requested spec is never reused. A run holds its
+folder's lock (:mod:`.locks`) while it trains.
 
 Example:
     >>> data = prepare_data("chest_xray", "/kaggle/input/chest-xray-masks-and-labels", 224, "results")  # .prepare
@@ -32,55 +23,49 @@ import torch
 
 from ..data import CachedData
 from ..data.cache import read_native_mask
-from ..data.io import read_json, write_csv, write_json
-from ..errors import CheckpointError, ConfigError, DataError, TrainingError
+from ..data.io import write_csv, write_json
+from ..errors import CheckpointError, ConfigError, DataError, NonFiniteLossError, TrainingError
 from ..model import build_loss, build_model, fit, resolve_device
 from ..model.evaluate import evaluate_arrays, save_predictions
 from ..model.models import count_parameters, model_deviation
-from ..model.precision import probe_key, resolve_precision
-from ..model.stats import run_ci
+from ..model.precision import amp_of, probe_key, resolve_precision
 from ..model.train import load_checkpoint, probe_step
 from ..repro import environment_report, seed_everything
+from ..stats import run_ci
 from .locks import run_lock
-from .model_card import write_model_card
 from .prepare import PreparedData, check_writable
+from .run_folder import (
+    ENVIRONMENT,
+    FAILED,
+    FINAL,
+    LAST,
+    METRICS,
+    PER_IMAGE,
+    PREDICTIONS,
+    SPEC,
+    SPLITS,
+    fingerprinted,
+    read_failure,
+    read_spec,
+    run_dir_for,
+    run_status,
+)
 from .spec import ADDED_FIELDS, RunSpec
 from .splits import split_rows
 
-__all__ = ["RUN_STATES", "run_dir_for", "run_status", "weights_file", "execute_run", "read_failure"]
+__all__ = ["execute_run", "run_splits"]
 
-RUN_STATES = ("complete", "failed", "partial", "new")
-_FAILED = "failed.json"
 _PROBE_BATCH = 8  # the precision probe's batch: the speed ratio hardly depends on it, the probe's time does
 
 
-def run_dir_for(spec: RunSpec, results: str | Path) -> Path:
-    return Path(results) / "runs" / spec.dataset / spec.name
+def run_splits(spec: RunSpec, data: PreparedData) -> dict[str, np.ndarray]:
+    """The run's train / validation / test rows of ``data`` (:func:`~.splits.split_rows` with the spec's sources).
 
-
-def run_status(run_dir: str | Path) -> str:
-    """``complete`` (metrics.json), ``failed`` (failed.json), ``partial`` (a checkpoint) or ``new``."""
-    run_dir = Path(run_dir)
-    if (run_dir / "metrics.json").is_file():
-        return "complete"
-    if (run_dir / _FAILED).is_file():
-        return "failed"
-    if (run_dir / "last.pt").is_file():
-        return "partial"
-    return "new"
-
-
-def read_failure(run_dir: str | Path) -> dict:
-    """What ``failed.json`` says (``{}`` when the run has not failed)."""
-    path = Path(run_dir) / _FAILED
-    return read_json(path) if path.is_file() else {}
-
-
-def weights_file(run_dir: str | Path) -> Path:
-    """The weights a complete run was evaluated with: ``final.pt`` (``keep_weights='last'``) or ``best.pt``."""
-    run_dir = Path(run_dir)
-    final = run_dir / "final.pt"
-    return final if final.is_file() else run_dir / "best.pt"
+    Raises:
+        DataError: a split the run needs is empty (the message says how to fix it).
+    """
+    return split_rows(data.clean, data.cache.index.split.to_numpy(), spec.dataset, spec.val_source, spec.val_fraction,
+                      spec.seed, spec.test_source, spec.test_fraction)
 
 
 def _tensors(cache: CachedData, rows: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,9 +75,8 @@ def _tensors(cache: CachedData, rows: np.ndarray, device: torch.device) -> tuple
 
 
 def _check_spec(run_dir: Path, spec: RunSpec) -> None:
-    path = run_dir / "spec.json"
-    if path.is_file():
-        saved = read_json(path)
+    saved = read_spec(run_dir)
+    if saved:
         known = {k: v for k, v in saved.items() if k in spec.to_dict()}
         if set(saved) - set(known) or RunSpec.from_dict(known).identity() != spec.identity():
             mine = spec.to_dict()
@@ -105,7 +89,7 @@ def _check_spec(run_dir: Path, spec: RunSpec) -> None:
 def _fail(run_dir: Path, spec: RunSpec, exc: BaseException, note: str = "") -> None:
     """Record why the run failed (``failed.json``); the exception goes on to the caller."""
     reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}" + (f" ({note})" if note else "")
-    write_json(run_dir / _FAILED, {"run": spec.name, "reason": reason, "error": type(exc).__name__,
+    write_json(run_dir / FAILED, {"run": spec.name, "reason": reason, "error": type(exc).__name__,
                                    "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
 
@@ -125,16 +109,27 @@ def _precision(spec: RunSpec, data: PreparedData, dev: torch.device, precision: 
 
 
 def _train(spec: RunSpec, data: PreparedData, rows: dict, run_dir: Path, dev: torch.device, amp,
-           progress: bool) -> tuple:
-    """fit, retried once with half micro-batches and gradient accumulation after CUDA runs out of memory."""
-    settings = spec.train_settings()
+           progress: bool, on_epoch=None) -> tuple:
+    """fit, retried once with half micro-batches and gradient accumulation after CUDA runs out of memory, and once in
+    fp32 (from the last good epoch's checkpoint) after a non-finite loss in fp16 (e.g. a T4's fp16 + GradScaler).
+
+    Returns:
+        ``(model, history, settings, amp, notes)``: ``amp`` is the precision the run finished in.
+    """
+    settings, notes = spec.train_settings(), []
     while True:
         seed_everything(spec.seed)
         model = build_model(spec.arch, spec.encoder, spec.weights)
         train, val = _tensors(data.cache, rows["train"], dev), _tensors(data.cache, rows["val"], dev)
         try:
-            history = fit(model, build_loss(spec.loss), train, val, settings, run_dir, dev, amp, progress)
-            return model, history, settings
+            history = fit(model, build_loss(spec.loss), train, val, settings, run_dir, dev, amp, progress, on_epoch)
+            return model, history, settings, amp, notes
+        except NonFiniteLossError as exc:
+            if amp.name != "fp16":
+                raise
+            notes.append(f"the loss became non-finite in fp16 ({str(exc).split(': ', 1)[-1].split(';')[0]}): retried "
+                         "once in fp32 from the last good epoch's checkpoint")
+            amp = amp_of("fp32", amp.memory_format)
         except torch.cuda.OutOfMemoryError as exc:
             del model, train, val
             gc.collect()
@@ -147,7 +142,7 @@ def _train(spec: RunSpec, data: PreparedData, rows: dict, run_dir: Path, dev: to
 
 
 def execute_run(spec: RunSpec, data: PreparedData, results: str | Path, device: str | torch.device = "auto",
-                progress: bool = True, precision: str = "auto", memory_format: str = "auto") -> Path:
+                progress: bool = True, precision: str = "auto", memory_format: str = "auto", on_epoch=None) -> Path:
     """Train and evaluate one run, or skip it when complete, or resume it when interrupted.
 
     ``spec.data_fingerprint`` and ``spec.quality_rules`` are filled from ``data`` when empty. A failed run is
@@ -158,6 +153,7 @@ def execute_run(spec: RunSpec, data: PreparedData, results: str | Path, device: 
         device: ``auto``, ``cpu``, ``cuda`` or a torch device.
         progress: tqdm bars.
         precision, memory_format: see :mod:`seg_utils.model.precision` (``auto``: measured on the CPU).
+        on_epoch: called with each epoch's history row (:func:`seg_utils.model.fit`; live progress).
 
     Returns:
         The run folder.
@@ -172,9 +168,7 @@ def execute_run(spec: RunSpec, data: PreparedData, results: str | Path, device: 
         have = (data.dataset, data.image_size, data.intensity, data.cbis_task)
         raise ConfigError(f"spec {wanted} does not match the prepared data {have} (dataset, size, intensity, "
                           "CBIS task)")
-    if not spec.data_fingerprint or not spec.quality_rules:
-        spec = spec.replace(data_fingerprint=spec.data_fingerprint or data.fingerprint,
-                            quality_rules=spec.quality_rules or data.report.rules.fingerprint)
+    spec = fingerprinted(spec, data)
     run_dir = run_dir_for(spec, results)
     _check_spec(run_dir, spec)
     if run_status(run_dir) == "complete":
@@ -185,12 +179,12 @@ def execute_run(spec: RunSpec, data: PreparedData, results: str | Path, device: 
         if run_status(run_dir) == "complete":  # finished by another process while this one waited
             return run_dir
         previous = read_failure(run_dir)
-        (run_dir / _FAILED).unlink(missing_ok=True)
+        (run_dir / FAILED).unlink(missing_ok=True)
         _clean_stale(run_dir)
         try:
-            _execute(spec, data, run_dir, dev, progress, precision, memory_format, previous)
+            _execute(spec, data, run_dir, dev, progress, precision, memory_format, previous, on_epoch)
         except CheckpointError as exc:
-            (run_dir / "last.pt").replace(run_dir / "last.pt.corrupt")
+            (run_dir / LAST).replace(run_dir / f"{LAST}.corrupt")
             _fail(run_dir, spec, exc, "moved aside to last.pt.corrupt: a rerun starts this run from epoch 1")
             raise
         except (TrainingError, DataError, RuntimeError) as exc:  # RuntimeError: CUDA errors, out of memory
@@ -200,21 +194,20 @@ def execute_run(spec: RunSpec, data: PreparedData, results: str | Path, device: 
 
 
 def _execute(spec: RunSpec, data: PreparedData, run_dir: Path, dev: torch.device, progress: bool, precision: str,
-             memory_format: str, previous: dict) -> None:
-    write_json(run_dir / "spec.json", spec.to_dict())
-    rows = split_rows(data.clean, data.cache.index.split.to_numpy(), spec.dataset, spec.val_source,
-                      spec.val_fraction, spec.seed)
+             memory_format: str, previous: dict, on_epoch=None) -> None:
+    write_json(run_dir / SPEC, spec.to_dict())
+    rows = run_splits(spec, data)
     ids = data.cache.index.image_id.to_numpy()
-    write_json(run_dir / "splits.json", {k: ids[v].tolist() for k, v in rows.items()})
+    write_json(run_dir / SPLITS, {k: ids[v].tolist() for k, v in rows.items()})
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     amp, precision_record = _precision(spec, data, dev, precision, memory_format)
-    write_json(run_dir / "environment.json", {**environment_report(dev), "precision": precision_record})
+    write_json(run_dir / ENVIRONMENT, {**environment_report(dev), "precision": precision_record})
     t0 = time.perf_counter()
-    model, history, settings = _train(spec, data, rows, run_dir, dev, amp, progress)
+    model, history, settings, amp, retry_notes = _train(spec, data, rows, run_dir, dev, amp, progress, on_epoch)
     train_seconds = time.perf_counter() - t0
     if spec.keep_weights == "last":
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, run_dir / "final.pt")
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, run_dir / FINAL)
     test_images, test_masks = _tensors(data.cache, rows["test"], dev)
     native = ([read_native_mask(data.clean.iloc[int(r)]) for r in rows["test"]]
               if spec.eval_resolution == "original" else None)
@@ -222,10 +215,10 @@ def _execute(spec: RunSpec, data: PreparedData, run_dir: Path, dev: torch.device
     per_image, summary, pred = evaluate_arrays(model, test_images, test_masks, ids[rows["test"]].tolist(),
                                                spec.batch_size, amp, native)
     eval_seconds = time.perf_counter() - t1
-    write_csv(run_dir / "per_image.csv", per_image)
-    save_predictions(run_dir / "predictions.npz", ids[rows["test"]].tolist(), pred)
-    best = load_checkpoint(run_dir / "last.pt")["early_stopping"]
-    notes = [f"retried after {previous['reason']}"] if previous else []
+    write_csv(run_dir / PER_IMAGE, per_image)
+    save_predictions(run_dir / PREDICTIONS, ids[rows["test"]].tolist(), pred)
+    best = load_checkpoint(run_dir / LAST)["early_stopping"]
+    notes = ([f"retried after {previous['reason']}"] if previous else []) + retry_notes
     if settings.accumulate > 1:
         notes.append(f"CUDA ran out of memory at batch {spec.batch_size}: retried with micro-batches of "
                      f"{spec.batch_size // settings.accumulate} and gradient accumulation over {settings.accumulate} "
@@ -244,6 +237,5 @@ def _execute(spec: RunSpec, data: PreparedData, run_dir: Path, dev: torch.device
     })
     ci = run_ci(per_image, "dice")
     summary.update({"dice_ci_low": ci["ci_low"], "dice_ci_high": ci["ci_high"]})
-    write_json(run_dir / "metrics.json", summary)  # last: its presence marks the run complete
-    (run_dir / "last.pt").unlink(missing_ok=True)  # best.pt / final.pt keep the weights; last.pt only served resuming
-    write_model_card(run_dir)  # model_card.md, from the files above
+    write_json(run_dir / METRICS, summary)  # last: its presence marks the run complete
+    (run_dir / LAST).unlink(missing_ok=True)  # best.pt / final.pt keep the weights; last.pt only served resuming

@@ -13,128 +13,113 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from ..data import AUGMENTS, DATASETS, INTENSITIES
+from ..data import DATASETS, INTENSITIES
 from ..data.cbis_ddsm import CBIS_TASKS
 from ..errors import ConfigError, check_choice
-from ..model import ARCHS, LOSSES, SCHEDULES, TrainSettings, check_encoder
+from ..model import ARCHS, LOSSES, check_encoder
+from ..model.train import KEEP_WEIGHTS, TrainOptions, TrainSettings
+from ..options import option
 from .grid import model_label
 
-__all__ = ["RunSpec", "ADDED_FIELDS", "VAL_SOURCES", "CBIS_TASKS", "KEEP_WEIGHTS", "EVAL_RESOLUTIONS"]
+__all__ = ["RunOptions", "RunSpec", "ADDED_FIELDS", "VAL_SOURCES", "TEST_SOURCES", "CBIS_TASKS", "KEEP_WEIGHTS",
+           "EVAL_RESOLUTIONS", "DATASET_ONLY", "option_for"]
 
 #: Where the validation split comes from: a seeded share of the training split (grouped by patient), or the
 #: dataset's own validation split (ISIC's Validation folders).
 VAL_SOURCES = ("train_fraction", "official")
-#: Which weights early stopping leaves the run with: the best epoch's (restored) or the last epoch's (Keras' default).
-KEEP_WEIGHTS = ("best", "last")
+#: Where the test split comes from: the dataset's own test set (``official``), or a seeded, grouped share of the
+#: training images held out of training (``train_fraction``: for copies without test masks, e.g. ISIC 2018 on Kaggle).
+TEST_SOURCES = ("official", "train_fraction")
 #: Where the test masks are scored: at the model's input size, or at each mask's own size (logits resized to it).
 EVAL_RESOLUTIONS = ("input", "original")
 #: Fields added after the first release: in the run id only when they differ from their default.
-ADDED_FIELDS = ("val_source", "cbis_task", "keep_weights", "eval_resolution")
+ADDED_FIELDS = ("val_source", "cbis_task", "keep_weights", "eval_resolution", "test_source", "test_fraction")
+#: Options that apply to one dataset only: any other dataset's runs keep the default, whatever a profile says.
+DATASET_ONLY = {"cbis_task": "cbis_ddsm"}
+
+
+def option_for(dataset: str, name: str, value: Any) -> Any:
+    """The value option ``name`` takes in a run of ``dataset``: ``value``, or the default where the option does not
+    apply to that dataset (:data:`DATASET_ONLY`), so one profile can set ``cbis_task`` for every notebook."""
+    applies = DATASET_ONLY.get(name, dataset)
+    return value if applies == dataset else RunSpec.default(name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions(TrainOptions):
+    """The options of a run, declared once: the training options (:class:`~seg_utils.model.train.TrainOptions`) and
+    those of its data and evaluation. Defaults are the poster's protocol. :class:`RunSpec` and the dataset notebooks'
+    parameters (:class:`~seg_utils.study.params.DatasetParams`) inherit them; the command line's flags, the notebooks'
+    parameters cells and the reports' parameter tables are derived from them (:mod:`seg_utils.options`)."""
+
+    image_size: int = option(224, "input side in pixels (a multiple of 32)", low=32)
+    val_fraction: float = option(0.1, "share of the training split held out for validation (seeded, by patient)",
+                                 low=0, high=1, open_low=True, open_high=True)
+    weights: str = option("imagenet", "encoder weights: imagenet | none | path to local weights")
+    limit: int = option(0, "keep the first N clean images of each split (0: all)", low=0)
+    intensity: str = option("none", "intensity normalisation: none | clahe | equalize", choices=INTENSITIES)
+    val_source: str = option("train_fraction", "validation split: train_fraction (val_fraction of training, by "
+                             "patient) | official", choices=VAL_SOURCES)
+    cbis_task: str = option("whole", "CBIS-DDSM only: whole (mammogram, union of its masses) | mass_crop (one crop per "
+                            "mass)", choices=CBIS_TASKS)
+    eval_resolution: str = option("input", "where test masks are scored: input (model size) | original (each mask's "
+                                  "own size)", choices=EVAL_RESOLUTIONS)
+    test_source: str = option("official", "test split: official (the dataset's own) | train_fraction (held out of "
+                              "training)", choices=TEST_SOURCES)
+    test_fraction: float = option(0.2, "test_source train_fraction: share of the training images held out as the test "
+                                  "split", low=0, high=1, open_low=True, open_high=True)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.image_size % 32:
+            raise ConfigError(f"image_size={self.image_size} must be a positive multiple of 32 (the encoders "
+                              "downsample 5 times), e.g. 224")
+        if not self.weights:
+            raise ConfigError("weights must be 'imagenet', 'none' or a path to local encoder weights")
 
 
 @dataclass(frozen=True)
-class RunSpec:
-    """One training run. Defaults are the poster's protocol.
+class RunSpec(RunOptions):
+    """One training run: what it trains (``dataset``, ``arch``, ``encoder``, ``loss``), its :class:`RunOptions` and the
+    fingerprints of its data. Defaults are the poster's protocol.
 
     Attributes:
         dataset: a key of ``seg_utils.data.DATASETS``.
         arch: ``unet`` or ``deeplabv3plus``.
         encoder: an smp encoder name.
         loss: a key of ``seg_utils.model.LOSSES``.
-        image_size: side of the square input; a multiple of 32.
-        epochs: maximum epochs.
-        batch_size: training batch size (>= 2: DeepLabV3+'s ASPP pooling needs two images).
-        lr: Adam learning rate.
-        patience: early stopping: epochs without a ``min_delta`` improvement of the validation loss.
-        min_delta: early stopping: the smallest decrease of the validation loss that counts.
-        val_fraction: share of the training split held out for validation (seeded), when the dataset has no
-            validation split of its own.
-        seed: seeds the validation split, initialisation, shuffling and augmentation.
-        weights: ``imagenet``, ``none`` or a path to local encoder weights.
-        limit: keep the first N images of each split (0: all), for quick runs.
-        intensity: ``none``, ``clahe`` or ``equalize`` (applied once, when the cache is built).
-        augment: ``none``, ``flips`` (random horizontal/vertical flips) or ``xray`` (albumentations: affine,
-            brightness/contrast, gamma, noise).
-        schedule: ``constant`` learning rate or ``cosine`` annealing over ``epochs``.
-        val_source: one of :data:`VAL_SOURCES`: ``train_fraction`` (``val_fraction`` of the training split, drawn by
-            patient; a dataset's own validation split is then not used) or ``official`` (the dataset's own).
-        cbis_task: one of :data:`CBIS_TASKS` (CBIS-DDSM only): ``whole`` mammograms with the union of their masses, or
-            ``mass_crop``: one window around each abnormality (an oracle crop: the window comes from the ground truth).
-        keep_weights: one of :data:`KEEP_WEIGHTS`: after early stopping, evaluate the ``best`` epoch's weights
-            (restored) or the ``last`` epoch's (Keras' ``restore_best_weights=False``, its default).
-        eval_resolution: one of :data:`EVAL_RESOLUTIONS`: score the test masks at the model's ``input`` size (the
-            masks resized to it, nearest) or at their ``original`` size (the logits resized to each mask, bilinear).
         data_fingerprint: fingerprint of the clean manifest the run trains and tests on.
         quality_rules: fingerprint of the data-quality rules that made the clean manifest.
+
+    The options, in the words of their help lines (:func:`~seg_utils.options.help_of`): ``val_source`` is a share of
+    the training split drawn by patient (a dataset's own validation split is then not used) or the dataset's own
+    (ISIC's); ``cbis_task`` ``mass_crop`` is one window around each abnormality, an oracle crop (the window comes from
+    the ground truth); ``keep_weights`` ``last`` is Keras' ``restore_best_weights=False``; ``eval_resolution``
+    ``original`` resizes the logits to each mask (bilinear); ``test_source`` ``train_fraction`` holds a seeded (seed
+    0, the same for every run), grouped share ``test_fraction`` of the training images out of training and
+    validation as the test split.
     """
 
     dataset: str
     arch: str
     encoder: str
     loss: str
-    image_size: int = 224
-    epochs: int = 50
-    batch_size: int = 32
-    lr: float = 1e-3
-    patience: int = 5
-    min_delta: float = 0.001
-    val_fraction: float = 0.1
-    seed: int = 0
-    weights: str = "imagenet"
-    limit: int = 0
-    intensity: str = "none"
-    augment: str = "none"
-    schedule: str = "constant"
-    val_source: str = "train_fraction"
-    cbis_task: str = "whole"
-    keep_weights: str = "best"
-    eval_resolution: str = "input"
     data_fingerprint: str = ""
     quality_rules: str = ""
-    _extra: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("arch", self.arch, ARCHS)
         check_choice("loss", self.loss, LOSSES)
-        check_choice("intensity", self.intensity, INTENSITIES)
-        check_choice("augment", self.augment, AUGMENTS)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("val_source", self.val_source, VAL_SOURCES)
-        check_choice("cbis_task", self.cbis_task, CBIS_TASKS)
-        check_choice("keep_weights", self.keep_weights, KEEP_WEIGHTS)
-        check_choice("eval_resolution", self.eval_resolution, EVAL_RESOLUTIONS)
-        if self.cbis_task != "whole" and self.dataset != "cbis_ddsm":
-            raise ConfigError(f"cbis_task={self.cbis_task!r} applies to dataset cbis_ddsm only (this run is "
-                              f"{self.dataset!r}); leave it at 'whole'")
-        for name in ("image_size", "epochs", "batch_size", "patience", "limit", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"{name} must be an integer, got {value!r}")
         check_encoder(self.encoder)
-        if self.image_size < 32 or self.image_size % 32:
-            raise ConfigError(f"image_size={self.image_size} must be a positive multiple of 32 (the encoders "
-                              "downsample 5 times), e.g. 224")
-        if self.epochs < 1:
-            raise ConfigError(f"epochs={self.epochs} must be at least 1")
-        if self.batch_size < 2:
-            raise ConfigError(f"batch_size={self.batch_size} must be at least 2 (batch norm and DeepLabV3+'s "
-                              "ASPP pooling need two images per batch)")
-        if not (isinstance(self.lr, int | float) and self.lr > 0 and self.lr < 10):
-            raise ConfigError(f"lr={self.lr!r} must be a positive number below 10, e.g. 1e-3")
-        if self.patience < 1:
-            raise ConfigError(f"patience={self.patience} must be at least 1")
-        if not (isinstance(self.min_delta, int | float) and self.min_delta >= 0):
-            raise ConfigError(f"min_delta={self.min_delta!r} must be a number >= 0")
-        if not (isinstance(self.val_fraction, int | float) and 0 < self.val_fraction < 1):
-            raise ConfigError(f"val_fraction={self.val_fraction!r} must lie strictly between 0 and 1")
-        if self.limit < 0:
-            raise ConfigError(f"limit={self.limit} must be >= 0 (0 keeps every image)")
-        if not isinstance(self.weights, str) or not self.weights:
-            raise ConfigError("weights must be 'imagenet', 'none' or a path to local encoder weights")
+        super().__post_init__()
+        for name, only in DATASET_ONLY.items():
+            if getattr(self, name) != RunSpec.default(name) and self.dataset != only:
+                raise ConfigError(f"{name}={getattr(self, name)!r} applies to dataset {only} only (this run is "
+                                  f"{self.dataset!r}); leave it at {RunSpec.default(name)!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
@@ -179,9 +164,7 @@ class RunSpec:
         raise KeyError(f"RunSpec has no field {name!r} with a default")
 
     def train_settings(self, **execution: Any) -> TrainSettings:
-        """What training needs of this spec, plus execution settings that leave the numbers' meaning alone
-        (``accumulate``)."""
-        return TrainSettings(name=self.name, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                             patience=self.patience, min_delta=self.min_delta, seed=self.seed, augment=self.augment,
-                             schedule=self.schedule, keep_weights=self.keep_weights, **execution)
-
+        """What training needs of this spec (its :class:`~seg_utils.model.train.TrainOptions`), plus execution
+        settings that leave the numbers' meaning alone (``accumulate``)."""
+        options = {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainOptions)}
+        return TrainSettings(name=self.name, **options, **execution)

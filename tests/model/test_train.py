@@ -15,8 +15,9 @@ import torch
 
 from seg_utils.data.io import read_json
 from seg_utils.errors import TrainingError
+from seg_utils.model.early_stopping import EarlyStopping
 from seg_utils.model.models import build_model
-from seg_utils.model.train import EarlyStopping, batches, fit
+from seg_utils.model.train import batches, fit
 from seg_utils.study.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,3 +176,55 @@ def test_keep_weights_best_or_last(tmp_path, keep):
     name = "encoder.conv1.weight"
     assert torch.equal(kept[name], (best if keep == "best" else last)[name])
     assert not torch.equal(best[name], last[name])
+
+
+def test_an_interrupted_run_resumes_to_the_numbers_of_an_uninterrupted_one(tmp_path):
+    """In-process twin of the SIGKILL test: on_epoch sees each saved row; a fresh model resumed from last.pt after
+    epoch 2 ends with the history and weights of the run that was not interrupted."""
+    spec = RunSpec("folder", "deeplabv3plus", "resnet18", "bce", image_size=32, epochs=3, batch_size=4,
+                   weights="none", augment="flips", schedule="cosine")
+    timing = ["seconds", "images_per_s"]
+    runs, rows = {}, []
+
+    def on_epoch(row):
+        rows.append(row)
+        if row["epoch"] == 2 and len(rows) == 5:  # the second run, after its second epoch
+            raise KeyboardInterrupt
+
+    for name in ("whole", "cut"):
+        torch.manual_seed(0)
+        model = build_model("deeplabv3plus", "resnet18", "none")
+        try:
+            history = fit(model, torch.nn.BCEWithLogitsLoss(), _tiny(), _tiny(4), spec.train_settings(),
+                          tmp_path / name, torch.device("cpu"), progress=False, on_epoch=on_epoch)
+        except KeyboardInterrupt:
+            assert torch.load(tmp_path / name / "last.pt", weights_only=True)["epoch"] == 2
+            torch.manual_seed(1)
+            model = build_model("deeplabv3plus", "resnet18", "none")
+            history = fit(model, torch.nn.BCEWithLogitsLoss(), _tiny(), _tiny(4), spec.train_settings(),
+                          tmp_path / name, torch.device("cpu"), progress=False, on_epoch=on_epoch)
+            assert history.attrs["resumed_from"] == "fp32"
+        runs[name] = (history.drop(columns=timing), model.state_dict())
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 1, 2, 3] and {r["epochs"] for r in rows} == {3}
+    assert rows[-1]["val_loss"] == runs["cut"][0].val_loss.iloc[-1]
+    pd.testing.assert_frame_equal(runs["cut"][0], runs["whole"][0])
+    for key, value in runs["whole"][1].items():
+        assert torch.equal(runs["cut"][1][key], value), key
+    assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == ["best.pt", "history.csv", "last.pt"]
+
+
+def test_fit_calls_train_step_through_the_module(tmp_path, monkeypatch):
+    """tests/study/test_failures.py swaps ``seg_utils.model.train.train_step`` to simulate out-of-memory errors."""
+    from seg_utils.model import train as train_module
+
+    real, calls = train_module.train_step, []
+
+    def step(*args, **kwargs):
+        calls.append(args[7])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_step", step)
+    spec = RunSpec("folder", "unet", "resnet18", "bce", image_size=32, epochs=1, batch_size=4, weights="none")
+    fit(build_model("unet", "resnet18", "none"), torch.nn.BCEWithLogitsLoss(), _tiny(), _tiny(4),
+        spec.train_settings(), tmp_path, torch.device("cpu"), progress=False)
+    assert calls == [1, 1]

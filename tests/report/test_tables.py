@@ -10,7 +10,7 @@ import pytest
 
 from fabricate import image_ids, make_run
 from seg_utils import report
-from seg_utils.report.compare import DICE_PROTOCOL
+from seg_utils.report.display import DICE_PROTOCOL
 from seg_utils.study.reference import poster_dice, poster_literature
 
 ARCHS = ("unet", "deeplabv3plus")
@@ -158,6 +158,11 @@ def test_save_table_writes_csv_and_captioned_markdown(tmp_path):
     assert "| isic2018 | U-Net_RN50 | bce | 0.878 |" in text
     assert "DeepLabV3+_VGG19" in text and "missing" in text and "—" in text
     assert "no complete run, shown as missing" in text
+
+
+def test_dice_protocol_states_the_protocol():
+    assert "0.5" in DICE_PROTOCOL and "per test image" in DICE_PROTOCOL and "pooled" in DICE_PROTOCOL
+    assert "\n" not in DICE_PROTOCOL
 
 
 def test_show_formats_for_reading(tmp_path):

@@ -14,8 +14,7 @@ from fabricate import make_run
 from seg_utils import report
 from seg_utils.data.io import read_json, write_csv, write_json
 from seg_utils.errors import ConfigError
-from seg_utils.model.stats import pool_seeds
-from seg_utils.report.compare import paired_comparison
+from seg_utils.stats import paired_comparison, pool_seeds
 from seg_utils.study import DatasetParams, ablation, dataset_params, grid_specs
 from seg_utils.study.ladder import parse_ladder
 

@@ -9,6 +9,7 @@ from seg_utils import report, study
 from seg_utils.data.io import read_json, write_json
 from seg_utils.errors import TrainingError
 from seg_utils.model import train as train_module
+from seg_utils.study import run_folder
 from seg_utils.study import runs as runs_module
 from seg_utils.study.spec import RunSpec
 
@@ -34,7 +35,7 @@ def test_a_nan_run_is_a_failed_row_the_others_complete_and_a_rerun_retries(synth
     assert table.set_index("loss").status.to_dict() == {"bce": "complete", "logcosh_dice": "failed"}
     failed = table[table.loss == "logcosh_dice"].iloc[0]
     assert failed.action == "failed" and "training loss became nan" in failed.reason
-    assert read_json(f"{failed.run_dir}/failed.json")["error"] == "TrainingError"
+    assert read_json(f"{failed.run_dir}/failed.json")["error"] == "NonFiniteLossError"
     scores = report.dataset_table(table, "chest_xray").query("model == 'U-Net_RN50'").set_index("loss")
     assert scores.loc["logcosh_dice", "status"] == "failed" and "nan" in scores.loc["logcosh_dice", "reason"]
     assert scores.loc["bce", "status"] == "ok"
@@ -43,7 +44,7 @@ def test_a_nan_run_is_a_failed_row_the_others_complete_and_a_rerun_retries(synth
     again = study.run_grid(params, data).set_index("loss")
     assert again.action.to_dict() == {"bce": "skipped", "logcosh_dice": "retried"}
     assert again.loc["logcosh_dice", "status"] == "complete" and again.loc["logcosh_dice", "reason"] == ""
-    assert "retried after TrainingError" in read_json(f"{failed.run_dir}/metrics.json")["notes"][0]
+    assert "retried after NonFiniteLossError" in read_json(f"{failed.run_dir}/metrics.json")["notes"][0]
 
 
 def test_out_of_memory_retries_once_with_half_the_batch_and_accumulation(synthetic_root, tmp_path, monkeypatch):
@@ -73,8 +74,12 @@ def test_out_of_memory_twice_fails_the_run(synthetic_root, tmp_path, monkeypatch
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
     monkeypatch.setattr(train_module, "train_step", step)
-    table = study.run_grid(params, data)
-    assert table.status.tolist() == ["failed"] and "out of memory also with micro-batches" in table.reason[0]
+    # the grid's only run failed: the notebook stops with its reason (a grid of failures reports nothing)
+    with pytest.raises(TrainingError, match=r"every run of the grid failed \(1 runs\): .*out of memory also with"):
+        study.run_grid(params, data)
+    (spec,) = study.grid_specs(params)
+    run_dir = run_folder.run_dir_for(run_folder.fingerprinted(spec, data), tmp_path)
+    assert "out of memory also with micro-batches" in run_folder.read_failure(run_dir)["reason"]
 
 
 def test_a_damaged_checkpoint_fails_the_run_and_is_kept_aside(synthetic_root, tmp_path):

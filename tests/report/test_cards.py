@@ -1,7 +1,10 @@
-"""Model cards: written from a run folder's files (every section, with what is missing said), rewritten for external
-results and exports, by the CLI for existing runs, and linked from the report's run tables."""
+"""Model cards (seg_utils.report.cards): written from a run folder's files (every section, with what is missing said),
+rewritten where outdated (external results, exports), by the CLI for existing runs, and linked from the report's run
+tables."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -10,10 +13,8 @@ import pytest
 from fabricate import make_run, runs_table
 from seg_utils.cli import main
 from seg_utils.data.io import read_json, write_csv, write_json
-from seg_utils.model.stats import run_ci
-from seg_utils.report import link_cards
-from seg_utils.study import model_card, write_model_card
-from seg_utils.study.model_card import _pooled_dice_ci
+from seg_utils.report import link_cards, model_card, show_card, update_card, write_model_card
+from seg_utils.stats import pooled_dice_ci, run_ci
 
 
 @pytest.fixture()
@@ -49,7 +50,7 @@ def test_card_holds_every_section_with_intervals(run_dir):
     ci = run_ci(per_image, "dice", n_resamples=10_000)
     assert f"| Dice, mean per image | {ci['mean']:.3f} | [{ci['ci_low']:.3f}, {ci['ci_high']:.3f}] |" in text
     pooled = 2 * per_image.tp.sum() / (2 * per_image.tp.sum() + per_image.fp.sum() + per_image.fn.sum())
-    low, high = _pooled_dice_ci(per_image)
+    low, high = pooled_dice_ci(per_image)
     assert low <= pooled <= high and f"| Dice, pooled over all test pixels | {pooled:.3f} |" in text
     assert "| HD95 misses (exactly one of prediction and mask empty) | 1 |" in text
     assert "penalised mean" in text and "1,234,567 parameters" in text
@@ -99,3 +100,49 @@ def test_report_links_each_runs_card(tmp_path):
                                         for r in runs]
     assert linked.card.iloc[2] == "" and all((r / "model_card.md").is_file() for r in runs)
     assert "card" not in table  # the caller's table is left alone
+
+
+def _age(path, seconds: float = 60.0) -> None:
+    """Set ``path``'s modification time ``seconds`` into the past."""
+    t = path.stat().st_mtime - seconds
+    os.utime(path, (t, t))
+
+
+def test_update_card_rewrites_a_card_only_when_outdated(run_dir):
+    card = update_card(run_dir)
+    assert card == run_dir / "model_card.md" and "None made." in card.read_text()
+    written = card.stat().st_mtime_ns
+    assert update_card(run_dir).stat().st_mtime_ns == written  # up to date: left alone
+    for name in ("per_image.csv", "history.csv", "spec.json"):  # written before metrics.json: not reported events
+        os.utime(run_dir / name)
+    assert update_card(run_dir).stat().st_mtime_ns == written
+    ext = run_dir / "external" / "folder-all"
+    write_csv(ext / "per_image.csv", pd.DataFrame({"image_id": list("abcd"), "dice": [0.8, 0.9, 0.7, 0.85]}))
+    write_json(ext / "metrics.json", {"dataset": "folder", "split": "all", "n_images": 4, "dice_mean": 0.8125})
+    _age(card)
+    assert "| folder-all | folder | all | 4 |" in update_card(run_dir).read_text()
+    (run_dir / "model.onnx").write_bytes(b"onnx")
+    _age(card)
+    assert "- `model.onnx`" in update_card(run_dir).read_text()
+    assert "- `model.onnx`" in show_card(run_dir).data
+
+
+def test_a_card_as_new_as_its_run_is_read_not_rewritten(run_dir):
+    """Committed run folders (results/cpu-real) come with their card: same mtime as metrics.json, left as it is."""
+    card = run_dir / "model_card.md"
+    card.write_text("# Model card: committed\n")
+    t = (run_dir / "metrics.json").stat().st_mtime_ns
+    os.utime(card, ns=(t, t))
+    assert update_card(run_dir).read_text() == "# Model card: committed\n"
+    assert "model_card.md" in link_cards(runs_table([run_dir]), run_dir.parents[2]).card.iloc[0]
+    assert card.read_text() == "# Model card: committed\n"
+
+
+def test_link_cards_writes_no_card_for_an_incomplete_run(tmp_path):
+    runs = [make_run(tmp_path, "isic2018", "unet", e, "bce", 0.8) for e in ("resnet50", "vgg19")]
+    (runs[1] / "metrics.json").unlink()
+    linked = link_cards(runs_table(runs), tmp_path)
+    assert linked.card.iloc[0].startswith("<a href=") and linked.card.iloc[1] == ""
+    assert not (runs[1] / "model_card.md").exists()
+    write_model_card(runs[1])  # python -m seg_utils card: an incomplete run's card, linked from then on
+    assert link_cards(runs_table(runs), tmp_path).card.iloc[1].startswith("<a href=")

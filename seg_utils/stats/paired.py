@@ -1,8 +1,9 @@
 """Paired comparisons of configurations on the same test images, Holm-adjusted per table (scipy.stats).
 
-Two configurations are compared on the same images by the mean of the paired per-image differences, with a bootstrap
-interval of those differences and a two-sided Wilcoxon signed-rank test (:func:`paired_comparison`); the p-values of
-all the comparisons of one table are Holm-adjusted together (:func:`holm`, :func:`compare_all`).
+Two configurations are compared on the same images by the mean of the paired per-image differences
+(:func:`paired_difference`), with a bootstrap interval of those differences and a two-sided Wilcoxon signed-rank test
+(:func:`paired_comparison`); the p-values of all the comparisons of one table are Holm-adjusted together
+(:func:`holm`, :func:`compare_all`).
 
 References: Wilcoxon, "Individual comparisons by ranking methods", Biometrics Bulletin 1(6), 1945; Holm, "A simple
 sequentially rejective multiple test procedure", Scand. J. Statist. 6(2), 1979.
@@ -16,29 +17,46 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..model.stats import bootstrap_ci, check_nan, check_table, set_difference_message
+from ._checks import check_nan, check_table, set_difference_message
+from .intervals import bootstrap_ci
 
-__all__ = ["DICE_PROTOCOL", "COMPARE_COLUMNS", "paired_comparison", "holm", "compare_all"]
-
-DICE_PROTOCOL = (
-    "Dice is computed per test image from the prediction thresholded at 0.5 (an empty prediction on an empty mask "
-    "scores 1, a non-empty prediction on an empty mask 0) and averaged over the test images; each configuration's "
-    "per-image Dice is first averaged over its training seeds, and the across-seed sd is reported separately. "
-    "Intervals are 95% BCa bootstrap intervals over test images (10,000 resamples); differences between "
-    "configurations are paired per image, tested with a two-sided Wilcoxon signed-rank test (zero differences split "
-    "between the signs) and Holm-adjusted within each table. This per-image mean is not the pooled Dice of one "
-    "confusion matrix over all test pixels, which some papers and smp's reduction='micro' report: pooled Dice weights "
-    "each image by its object size, so it is dominated by the large lesions and lungs and is typically higher than "
-    "the per-image mean on ISIC and the lung sets, whereas the per-image mean gives every image equal weight and so "
-    "counts each missed small object (e.g. CBIS-DDSM masses) in full, which makes it lower there."
-)
-"""One paragraph stating the Dice protocol, for the caption of every results table."""
-
+__all__ = ["COMPARE_COLUMNS", "paired_difference", "paired_comparison", "holm", "compare_all"]
 
 COMPARE_COLUMNS = [
     "a", "b", "n", "mean_a", "mean_b", "diff", "diff_ci_low", "diff_ci_high", "p_value", "p_holm", "significant",
 ]
 """Columns of the table :func:`compare_all` returns."""
+
+
+def _paired_values(a: pd.DataFrame, b: pd.DataFrame, column: str, key: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(values of a, values of b, images aligned)``: aligned on ``key`` (sorted), images undefined in a or b left
+    out; raises as :func:`paired_comparison`."""
+    check_table(a, "a", column, key)
+    check_table(b, "b", column, key)
+    keys_a, keys_b = set(a[key]), set(b[key])
+    if keys_a != keys_b:
+        raise ValueError(set_difference_message(keys_a, keys_b, "a", "b"))
+    merged = a[[key, column]].merge(b[[key, column]], on=key, suffixes=("_a", "_b"), validate="one_to_one")
+    merged = merged.sort_values(key, kind="stable")
+    xa = merged[f"{column}_a"].to_numpy(dtype=np.float64)
+    xb = merged[f"{column}_b"].to_numpy(dtype=np.float64)
+    check_nan(xa, column, "table a")
+    check_nan(xb, column, "table b")
+    ok = ~(np.isnan(xa) | np.isnan(xb))
+    if not ok.any():
+        raise ValueError(f"no image with a defined {column!r} in both tables ({len(merged)} aligned images)")
+    return xa[ok], xb[ok], len(merged)
+
+
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame, column: str = "dice", key: str = "image_id") -> float:
+    """The mean paired per-image difference ``b - a`` (no interval, no test: the ``diff`` of
+    :func:`paired_comparison` without its bootstrap).
+
+    Raises:
+        KeyError, ValueError: as :func:`paired_comparison`.
+    """
+    xa, xb, _ = _paired_values(a, b, column, key)
+    return float((xb - xa).mean())
 
 
 def paired_comparison(
@@ -65,7 +83,8 @@ def paired_comparison(
     with a RuntimeWarning for "pratt" and "wilcox" at n = 30 or 100, so this is not left to scipy).
 
     Args:
-        a: per-image table of configuration a (one row per image; pool seeds first with :func:`pool_seeds`).
+        a: per-image table of configuration a (one row per image; pool seeds first with
+            :func:`~.seeds.pool_seeds`).
         b: per-image table of configuration b on the same images.
         column: the metric column.
         key: the image identifier column.
@@ -88,22 +107,8 @@ def paired_comparison(
         >>> paired_comparison(a, a)["p_value"]
         1.0
     """
-    check_table(a, "a", column, key)
-    check_table(b, "b", column, key)
-    keys_a, keys_b = set(a[key]), set(b[key])
-    if keys_a != keys_b:
-        raise ValueError(set_difference_message(keys_a, keys_b, "a", "b"))
-    merged = a[[key, column]].merge(b[[key, column]], on=key, suffixes=("_a", "_b"), validate="one_to_one")
-    merged = merged.sort_values(key, kind="stable")
-    xa = merged[f"{column}_a"].to_numpy(dtype=np.float64)
-    xb = merged[f"{column}_b"].to_numpy(dtype=np.float64)
-    check_nan(xa, column, "table a")
-    check_nan(xb, column, "table b")
-    ok = ~(np.isnan(xa) | np.isnan(xb))
-    xa, xb = xa[ok], xb[ok]
-    n = int(ok.sum())
-    if n == 0:
-        raise ValueError(f"no image with a defined {column!r} in both tables ({len(merged)} aligned images)")
+    xa, xb, aligned = _paired_values(a, b, column, key)
+    n = int(xa.size)
     d = xb - xa
     low, high = bootstrap_ci(d, confidence=confidence, n_resamples=n_resamples, seed=seed)
     if np.all(d == 0):
@@ -120,7 +125,7 @@ def paired_comparison(
         "wilcoxon_stat": float(stat),
         "p_value": p,
         "n": n,
-        "n_undefined": int(len(merged) - n),
+        "n_undefined": int(aligned - n),
     }
 
 
@@ -169,7 +174,7 @@ def compare_all(
     """Paired comparisons of several configuration pairs, Holm-adjusted as one family.
 
     Args:
-        per_image: configuration name -> per-image table (seeds pooled with :func:`pool_seeds`).
+        per_image: configuration name -> per-image table (seeds pooled with :func:`~.seeds.pool_seeds`).
         pairs: ``(a, b)`` names to compare; ``diff`` is b - a. All pairs of one call form one Holm family.
         column: the metric column.
         alpha: family-wise significance level.

@@ -1,4 +1,4 @@
-"""Tests of seg_utils.model.stats against known cases."""
+"""Tests of seg_utils.stats (intervals, seed pooling, paired tests, Holm) against known cases."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seg_utils.model import stats
-from seg_utils.report import compare
+from seg_utils import stats
 
 # --------------------------------------------------------------------------------------------------- bootstrap
 
@@ -58,6 +57,18 @@ def test_run_ci() -> None:
         stats.run_ci(df, column="iou")
 
 
+def test_pooled_dice_ci() -> None:
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"tp": rng.integers(50, 500, 40), "fp": rng.integers(0, 60, 40), "fn": rng.integers(0, 60, 40)})
+    pooled = 2 * df.tp.sum() / (2 * df.tp.sum() + df.fp.sum() + df.fn.sum())
+    low, high = stats.pooled_dice_ci(df)
+    assert low < pooled < high and high - low < 0.1
+    assert stats.pooled_dice_ci(df) == (low, high)  # same seed, same interval
+    assert all(np.isnan(stats.pooled_dice_ci(df.iloc[:1])))
+    with pytest.raises(KeyError, match="fn"):
+        stats.pooled_dice_ci(df.drop(columns="fn"))
+
+
 # --------------------------------------------------------------------------------------------------- paired tests
 
 
@@ -74,15 +85,15 @@ def shifted() -> dict[str, pd.DataFrame]:
 
 
 def test_identical_configurations_no_difference(shifted: dict[str, pd.DataFrame]) -> None:
-    res = compare.paired_comparison(shifted["A"], shifted["A_copy"])
+    res = stats.paired_comparison(shifted["A"], shifted["A_copy"])
     assert res["diff"] == 0.0 and res["p_value"] == 1.0 and res["n"] == 100
     assert res["diff_ci_low"] <= 0.0 <= res["diff_ci_high"]
     assert res["mean_a"] == res["mean_b"]
 
 
 def test_planted_shift_is_detected(shifted: dict[str, pd.DataFrame]) -> None:
-    table = compare.compare_all(shifted, [("A", "B"), ("A", "A_copy")])
-    assert list(table.columns) == compare.COMPARE_COLUMNS
+    table = stats.compare_all(shifted, [("A", "B"), ("A", "A_copy")])
+    assert list(table.columns) == stats.COMPARE_COLUMNS
     shift, same = table.iloc[0], table.iloc[1]
     assert shift["p_holm"] < 0.05 and bool(shift["significant"])
     assert 0.0 < shift["diff_ci_low"] < 0.05 < shift["diff_ci_high"]
@@ -90,30 +101,38 @@ def test_planted_shift_is_detected(shifted: dict[str, pd.DataFrame]) -> None:
     assert shift["diff"] == pytest.approx(shift["mean_b"] - shift["mean_a"])
     assert same["p_value"] == 1.0 and same["p_holm"] == 1.0 and not bool(same["significant"])
     # b - a: swapping the pair flips the sign, not the p-value
-    swapped = compare.paired_comparison(shifted["B"], shifted["A"])
+    swapped = stats.paired_comparison(shifted["B"], shifted["A"])
     assert swapped["diff"] == pytest.approx(-shift["diff"]) and swapped["p_value"] == pytest.approx(shift["p_value"])
 
 
 def test_paired_comparison_aligns_on_key(shifted: dict[str, pd.DataFrame]) -> None:
-    expected = compare.paired_comparison(shifted["A"], shifted["B"])
+    expected = stats.paired_comparison(shifted["A"], shifted["B"])
     shuffled = shifted["B"].sample(frac=1.0, random_state=0)
-    assert compare.paired_comparison(shifted["A"], shuffled) == expected
+    assert stats.paired_comparison(shifted["A"], shuffled) == expected
 
 
 def test_mismatched_image_sets_raise() -> None:
     a, b = _table(np.full(10, 0.8)), _table(np.full(10, 0.7), ids=np.r_[np.arange(8), 20, 21])
     with pytest.raises(ValueError, match=r"2 image\(s\) only in a .* 2 only in b .* 8 shared"):
-        compare.paired_comparison(a, b)
+        stats.paired_comparison(a, b)
     with pytest.raises(ValueError, match="more than once"):
-        compare.paired_comparison(a, pd.concat([a, a.iloc[:1]]))
+        stats.paired_comparison(a, pd.concat([a, a.iloc[:1]]))
     with pytest.raises(KeyError, match="valid names"):
-        compare.compare_all({"A": a}, [("A", "C")])
+        stats.compare_all({"A": a}, [("A", "C")])
+
+
+def test_paired_difference_is_the_comparisons_diff(shifted: dict[str, pd.DataFrame]) -> None:
+    shuffled = shifted["B"].sample(frac=1.0, random_state=0)
+    assert stats.paired_difference(shifted["A"], shuffled) == pytest.approx(
+        stats.paired_comparison(shifted["A"], shifted["B"])["diff"])
+    with pytest.raises(ValueError, match="image sets differ"):
+        stats.paired_difference(shifted["A"], shifted["B"].iloc[:50])
 
 
 def test_paired_comparison_hd95_drops_undefined_images() -> None:
     a = pd.DataFrame({"image_id": range(6), "hd95": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0]})
     b = pd.DataFrame({"image_id": range(6), "hd95": [2.0, 3.0, 3.0, np.nan, 6.0, 7.0]})
-    res = compare.paired_comparison(a, b, column="hd95")
+    res = stats.paired_comparison(a, b, column="hd95")
     assert res["n"] == 4 and res["n_undefined"] == 2 and res["diff"] == pytest.approx(1.0)
 
 
@@ -122,19 +141,19 @@ def test_paired_comparison_hd95_drops_undefined_images() -> None:
 
 def test_holm_hand_computed() -> None:
     # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> running max 0.06
-    np.testing.assert_allclose(compare.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(stats.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
 
 
 def test_holm_clips_keeps_nan_and_is_monotone() -> None:
-    np.testing.assert_allclose(compare.holm([0.5, 0.6]), [1.0, 1.0])
-    np.testing.assert_allclose(compare.holm([0.01, np.nan, 0.04]), [0.02, np.nan, 0.04])  # NaN does not count in m
+    np.testing.assert_allclose(stats.holm([0.5, 0.6]), [1.0, 1.0])
+    np.testing.assert_allclose(stats.holm([0.01, np.nan, 0.04]), [0.02, np.nan, 0.04])  # NaN does not count in m
     p = np.random.default_rng(0).uniform(0, 0.2, 30)
-    adj = compare.holm(p)
+    adj = stats.holm(p)
     order = np.argsort(p)
     assert np.all(np.diff(adj[order]) >= 0) and np.all(adj >= p) and np.all(adj <= 1)
-    assert compare.holm([]).shape == (0,)
+    assert stats.holm([]).shape == (0,)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        compare.holm([0.2, 1.5])
+        stats.holm([0.2, 1.5])
 
 
 # --------------------------------------------------------------------------------------------------- seeds
@@ -183,8 +202,3 @@ def test_seed_summary() -> None:
     assert res["mean"] == pytest.approx(stats.pool_seeds(_seeds())["dice"].mean())
     assert res["sd"] == pytest.approx(abs(m0 - m1) / np.sqrt(2))
     assert np.isnan(stats.seed_summary({0: _seeds()[0]})["sd"])
-
-
-def test_dice_protocol_states_the_protocol() -> None:
-    text = compare.DICE_PROTOCOL
-    assert "0.5" in text and "per test image" in text and "pooled" in text and "\n" not in text
