@@ -313,7 +313,7 @@ def test_cpu_real_profile_reads_the_real_chest_xrays(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "[1/1] 02_dataset_chest_xray" in out.stdout
     summary = json.loads((tmp_path / "summaries" / "dataset_chest_xray.json").read_text())
-    assert Path(summary["parameters"]["data_root"]) == root.resolve().parent  # ../shared/data, from the repository
+    assert Path(summary["parameters"]["data_root"]).resolve() == root.resolve().parent  # ../shared/data, from the repo
     own = yaml.safe_load((NB_DIR / "params" / "cpu-real" / "02_dataset_chest_xray.yaml").read_text())
     default = pm.inspect_notebook(str(NB_DIR / "02_dataset_chest_xray.ipynb"))["epochs"]["default"]
     assert own["image_size"] == 128 and own["epochs"] != int(default)  # so the check below tells its file was read

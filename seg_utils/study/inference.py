@@ -1,9 +1,9 @@
 """Using a complete run: its model as it was evaluated, predictions on a folder of images, exports; and the
 parameters of the predict notebook (``notebooks/30_predict.ipynb``).
 
-Everything about the input comes from the run folder (``spec.json``: size, intensity; the weights it was evaluated
-with, :func:`~seg_utils.study.runs.weights_file`), never from the caller, so a prediction or an export preprocesses
-exactly as the run's training and evaluation did.
+Everything about the input comes from the run folder (``spec.json``: size, intensity; the weights it was
+evaluated with, :func:`~seg_utils.study.run_folder.weights_file`), never from the caller, so a prediction or an
+export preprocesses exactly as the run's training and evaluation did.
 
 Example:
     >>> table = predict_run("results/smoke/runs/isic2018/unet-resnet50-bce-s0-0f86f47c58", "my_images/", "out/")

@@ -4,7 +4,7 @@
 The notebooks stay thin: their ``parameters`` cell holds flat literals, the next cell turns them into one of these
 classes, and every later cell is one call into ``seg_utils``. Layout of a results folder (``results_dir``)::
 
-    runs/<dataset>/<run>/      one folder per training run (seg_utils.study.runs)
+    runs/<dataset>/<run>/      one folder per training run (seg_utils.study.run_folder)
     cache/                     pre-resized arrays (seg_utils.data.cache), unless cache_dir is given
     synthetic/<dataset>/       the demo data, when data_root is empty
     tables/<name>.csv|.md      tables (seg_utils.report.save_table)
