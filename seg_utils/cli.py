@@ -164,24 +164,22 @@ def _synth(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from .model import resolve_device
-    from .model.models import find_local_weights
     from .report.cards import update_card
     from .study import execute_run, prepare_data
-    from .study.preflight import preflight
+    from .study.preflight import check_environment, check_splits
     from .study.prepare import check_writable
     from .study.resume import import_runs
     from .study.run_folder import fingerprinted
 
     spec = RunSpec(dataset=args.dataset, arch=args.arch, encoder=args.encoder, loss=args.loss,
                    **values_from(args, RunOptions))
-    device = resolve_device(args.device)  # fail before the data is prepared, not after
-    if spec.weights not in ("imagenet", "none"):
-        find_local_weights(spec.weights, spec.encoder)
+    check_environment([spec], args.device)  # the device and the weights, before the data is prepared
+    device = resolve_device(args.device)
     check_writable(args.results)
     data = prepare_data(args.dataset, args.data_root, spec.image_size, args.results, spec.intensity, spec.limit,
                         cache_dir=args.cache_dir, progress=not args.quiet, cbis_task=spec.cbis_task)
     spec = fingerprinted(spec, data)
-    preflight([(spec, data)], args.device)  # the run's splits and weights, before it trains
+    check_splits([(spec, data)])  # before it trains
     if args.resume_from:
         for note in import_runs(args.resume_from, args.results, [spec]):
             print(note, file=sys.stderr)

@@ -25,7 +25,7 @@ from .prepare import PreparedData
 from .runs import run_splits
 from .spec import RunSpec
 
-__all__ = ["preflight", "check_not_all_failed", "missing_test_masks"]
+__all__ = ["preflight", "check_environment", "check_splits", "check_not_all_failed", "missing_test_masks"]
 
 #: Split-relevant fields: runs that agree on them split the data the same way.
 _SPLIT_FIELDS = ("val_source", "val_fraction", "test_source", "test_fraction", "seed")
@@ -52,39 +52,48 @@ def _check_splits(spec: RunSpec, data: PreparedData) -> None:
                         "(run_all.sh: --param-for 01 test_source train_fraction)") from None
 
 
-def _check_weights(spec: RunSpec) -> None:
-    if spec.weights == "none":
+def _check_weights(encoder: str, weights: str) -> None:
+    if weights == "none":
         return
-    if spec.weights == "imagenet":
-        build_model("unet", spec.encoder, "imagenet")  # downloads once into the cache the runs read; WeightsError
+    if weights == "imagenet":
+        build_model("unet", encoder, "imagenet")  # downloads once into the cache the runs read; WeightsError
     else:
-        find_local_weights(spec.weights, spec.encoder)
+        find_local_weights(weights, encoder)
 
 
-def preflight(specs: Sequence[tuple[RunSpec, PreparedData]], device: str) -> None:
-    """Check the device, every run's splits and its encoder weights before any run trains.
-
-    Args:
-        specs: the runs to train with their prepared data.
-        device: ``auto``, ``cpu`` or ``cuda``.
+def check_environment(specs: Sequence[RunSpec], device: str) -> None:
+    """What the runs need besides their data, checked before the data is prepared: the device and each encoder's
+    weights (once per encoder and weights).
 
     Raises:
         ConfigError: the device cannot run the study (one line: the GPU, why, what to pick instead).
-        DataError: a split a run needs is empty (one line: which, and how to fix it).
         WeightsError: encoder weights that cannot be had (both ways out in the message).
     """
     if not specs:
         return
     resolve_device(device)
-    seen_splits, seen_weights = set(), set()
+    for encoder, weights in dict.fromkeys((s.encoder, s.weights) for s in specs):
+        _check_weights(encoder, weights)
+
+
+def check_splits(specs: Sequence[tuple[RunSpec, PreparedData]]) -> None:
+    """Every split each run needs is non-empty (once per prepared data and split settings).
+
+    Raises:
+        DataError: a split a run needs is empty (one line: which, and how to fix it).
+    """
+    seen = set()
     for spec, data in specs:
         key = (id(data), *(getattr(spec, f) for f in _SPLIT_FIELDS))
-        if key not in seen_splits:
-            seen_splits.add(key)
+        if key not in seen:
+            seen.add(key)
             _check_splits(spec, data)
-        if (spec.encoder, spec.weights) not in seen_weights:
-            seen_weights.add((spec.encoder, spec.weights))
-            _check_weights(spec)
+
+
+def preflight(specs: Sequence[tuple[RunSpec, PreparedData]], device: str) -> None:
+    """:func:`check_environment` and :func:`check_splits` of the runs to train, before any trains."""
+    check_environment([spec for spec, _ in specs], device)
+    check_splits(specs)
 
 
 def check_not_all_failed(table: pd.DataFrame) -> None:
