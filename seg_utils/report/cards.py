@@ -43,6 +43,7 @@ from ..study.run_folder import (
     weights_file,
 )
 from ..study.spec import ADDED_FIELDS, RunSpec
+from ..study.splits import TEST_SEED
 
 __all__ = ["CARD_NAME", "model_card", "write_model_card", "card_outdated", "update_card", "link_cards", "show_card"]
 
@@ -212,8 +213,8 @@ def model_card(run_dir: str | Path) -> str:
             f"- Split sizes: {n['train']} training, {n['val']} validation ({_VAL_SOURCES.get(spec.val_source, '?')}), "
             f"{n['test']} test images (ids in splits.json; "
             + ("the dataset's own test set)" if spec.test_source == "official" else
-               f"HELD OUT OF TRAINING: {spec.test_fraction:.0%} of the training images, seed 0, by group, because "
-               "test_source='train_fraction'; not the official test set)"), "",
+               f"HELD OUT OF TRAINING: {spec.test_fraction:.0%} of the training images, seed {TEST_SEED}, by group, "
+               "because test_source='train_fraction'; not the official test set)"), "",
             "## Protocol", "", *_protocol(spec, metrics), "",
             f"## Results on the test split ({metrics.get('n_images', n['test'])} images)", ""]
     if per_image is not None and len(per_image):

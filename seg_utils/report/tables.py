@@ -42,6 +42,7 @@ from ..study.grid import (
     poster_grid,
 )
 from ..study.reference import poster_dice, poster_literature
+from ..study.splits import TEST_SEED
 from .display import row_labels
 from .results import KEY, minutes, read_metrics, read_per_image, read_spec, read_summary, select_runs
 
@@ -160,9 +161,9 @@ def test_source_note(test_source: str, test_fraction: float) -> str:
     """What a table says of a test split held out of training (empty for the dataset's official test set)."""
     if test_source != "train_fraction":
         return ""
-    return (f"TEST SPLIT HELD OUT OF TRAINING: {test_fraction:.0%} of the training images (seed 0, by group, the "
-            "same for every run), because test_source='train_fraction'; the poster's values are on the official test "
-            "set, so they are not measured on the same images.")
+    return (f"TEST SPLIT HELD OUT OF TRAINING: {test_fraction:.0%} of the training images (seed {TEST_SEED}, by "
+            "group, the same for every run), because test_source='train_fraction'; the poster's values are on the "
+            "official test set, so they are not measured on the same images.")
 
 
 def data_notes(results: str | Path, datasets: tuple[str, ...] = GRID_DATASETS) -> list[str]:
