@@ -102,8 +102,8 @@ def install_requirements(repo: str | Path, stream: Callable[[str], None] = print
 
 
 def find_inputs(input_root: str | Path) -> pd.DataFrame:
-    """What is attached under ``input_root``: each dataset of the study (where, and its images and masks per split)
-    and each Hugging Face weights cache.
+    """What is attached under ``input_root``: each dataset of the study and a folder of one's own (``images/`` +
+    ``masks/``, profile yours): where, and its images and masks per split; and each Hugging Face weights cache.
 
     Returns:
         One row per dataset and cache: ``input``, ``found`` (yes/no), ``where``, ``what`` (counts, or ``not found:``
@@ -112,13 +112,12 @@ def find_inputs(input_root: str | Path) -> pd.DataFrame:
     import pandas as pd
 
     from .data import build_manifest
-    from .study.grid import GRID_DATASETS
+    from .study.grid import STUDY_DATASETS
 
-    root = Path(input_root).expanduser()
-    rows = []
-    for name in GRID_DATASETS:
+    root, rows = Path(input_root).expanduser(), []
+    for name in STUDY_DATASETS:
         try:
-            df = build_manifest(name, root)
+            df = build_manifest(name, root, unsplit="train")
         except DataError as exc:
             rows.append((name, "no", "", f"not found: {exc}"))
             continue
@@ -247,16 +246,20 @@ def _stream_process(cmd: list[str], cwd: Path, stream: Callable[[str], None]) ->
 
 
 def show_results(results: str | Path) -> Markdown:
-    """Where the reports are, and the poster's two tables as the table notebooks wrote them
-    (``tables/table1_encoders.md``, ``tables/table2_losses.md``)."""
+    """Where the reports are, and the poster's two tables as the table notebooks wrote them (``tables/*.md``), or the
+    recommendation of a study on one's own data (``summaries/recommendation.json``)."""
     from IPython.display import Markdown
 
+    from .study.run_folder import RECOMMENDATION
+
     results = Path(results).expanduser().resolve()
-    index = results / "index.html"
+    index, mine = results / "index.html", results / "summaries" / RECOMMENDATION
     parts = [f"**Reports:** `{index}`" if index.is_file() else f"**No index at `{index}`**: run_all.sh did not finish"]
+    parts += [f"### {a['data']}\n\n{a['answer']}" for a in ([json.loads(mine.read_text())] if mine.is_file() else [])]
     for name, what in (("table1_encoders", "Table 1"), ("table2_losses", "Table 2")):
         path = results / "tables" / f"{name}.md"
-        parts.append(path.read_text() if path.is_file() else f"*{what} not written ({path} is missing).*")
+        if path.is_file() or not mine.is_file():
+            parts.append(path.read_text() if path.is_file() else f"*{what} not written ({path} is missing).*")
     return Markdown("\n\n".join(parts))
 
 

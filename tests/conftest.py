@@ -30,3 +30,13 @@ def synthetic_root(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synthetic")
     write_synthetic(out, seed=0, n_train=24, n_test=8, named={d: poster_panel_images(d) for d in SYNTHETIC_DATASETS})
     return out
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _user_cache(tmp_path_factory):
+    """The precision probe's per-machine cache (seg_utils.model.precision) in a temporary folder, for this process and
+    the subprocesses it starts: the tests never write into the real ~/.cache."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SEG_UTILS_CACHE", str(tmp_path_factory.mktemp("user-cache")))
+    yield
+    patch.undo()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import gpu_pack
+
+from conftest import real_data
 
 
 def _run(args: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
@@ -97,3 +100,37 @@ def test_bench_train_overhead_runs():
     assert all(s["step_ratio"] > 0 and s["fit_loop_ratio"] > 0 for s in res["settings"].values())
     assert res["auto"]["chosen"] in res["settings"] and res["auto_vs_fp32_nchw"] > 0
     assert "| unet-resnet18 | fp32/nchw |" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_bench_precision_seeds_runs(tmp_path):
+    """fp32 vs auto over two seeds on the real chest X-rays, tiny: per-seed Dice and minutes, mean ± sd, a verdict;
+    a second call reads the complete runs back instead of training them."""
+    args = [sys.executable, "benchmarks/bench_precision_seeds.py", "--data-root", str(real_data("chest_xray")),
+            "--out", str(tmp_path / "out"), "--seeds", "2", "--epochs", "1", "--size", "32", "--limit", "8",
+            "--encoder", "resnet18", "--batch-size", "4", "--threads", "1"]
+    env = {**os.environ, "SEG_UTILS_CACHE": str(tmp_path / "user-cache")}  # the probe's verdict: not in ~/.cache
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    runs = result["runs"]
+    assert sorted((r["seed"], r["setting"]) for r in runs) == [(0, "auto"), (0, "fp32"), (1, "auto"), (1, "fp32")]
+    assert all(0 <= r["dice"] <= 1 and r["n_test"] == 8 and r["train_minutes"] > 0 and r["trained_now"] for r in runs)
+    assert {r["precision"] for r in runs if r["setting"] == "fp32"} == {"fp32/nchw"}
+    by_seed = {s: {r["setting"]: r["run"].split("/", 1)[1] for r in runs if r["seed"] == s} for s in (0, 1)}
+    assert all(v["fp32"] == v["auto"] for v in by_seed.values())  # the same run spec, only the precision differs
+    summary = result["summary"]
+    assert summary["fp32"]["dice"]["n"] == 2 and summary["fp32"]["dice"]["sd"] is not None
+    assert summary["within_spread"] in (True, False) and "across-seed spread" in summary["verdict"]
+    assert len(summary["paired_differences"]) == 2 and summary["fp32_over_auto_train_minutes"] > 0
+    assert len(list((tmp_path / "user-cache" / "precision").glob("*.json"))) == 1  # one probe for both seeds
+    md = (tmp_path / "out" / "bench_precision_seeds.md").read_text()
+    assert "| mean ± sd |" in md and "**Verdict:**" in md
+    assert json.loads((tmp_path / "out" / "bench_precision_seeds.json").read_text())["summary"]["verdict"] == \
+        summary["verdict"]
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0, again.stderr[-4000:]
+    runs2 = json.loads(again.stdout.strip().splitlines()[-1])["runs"]
+    assert not any(r["trained_now"] for r in runs2) and all(r["wall_minutes"] is None for r in runs2)
+    assert sorted(r["dice"] for r in runs2) == sorted(r["dice"] for r in runs)

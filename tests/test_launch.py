@@ -222,8 +222,9 @@ def test_find_inputs_on_a_fake_input_root(tmp_path, mount):
 
 def test_find_inputs_on_an_empty_root(tmp_path):
     found = launch.find_inputs(tmp_path)
-    assert found["found"].tolist() == ["no"] * 4
-    assert all(w.startswith("not found: ") for w in found["what"][:3])
+    assert found.input.tolist() == ["isic2018", "chest_xray", "cbis_ddsm", "folder", "weights"]
+    assert found["found"].tolist() == ["no"] * 5
+    assert all(w.startswith("not found: ") for w in found["what"][:4])
     assert launch.pick_weights("auto", tmp_path) == ""
 
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from seg_utils.study.inference import PredictParams
-from seg_utils.study.notebooks import study_notebooks
+from seg_utils.study.notebooks import build_plan, study_notebooks
 from seg_utils.study.params import DatasetParams, TableParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +24,8 @@ NB_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(p.stem for p in NB_DIR.glob("*.ipynb"))
 #: What run_all.sh runs: every notebook but the Kaggle/Colab launcher (which runs run_all.sh).
 STUDY_NOTEBOOKS = study_notebooks(ROOT)
+#: What ``./run_all.sh`` runs with the smoke profile (its ``# notebooks:`` line, else every study notebook).
+SMOKE_NOTEBOOKS = [run.name for run in build_plan(ROOT, "smoke").runs]
 DATASET_NOTEBOOKS = [n for n in NOTEBOOKS if "_dataset_" in n]
 TABLE_NOTEBOOKS = [n for n in NOTEBOOKS if "_table_" in n]
 PROFILES = sorted(NB_DIR.glob("params/*.yaml"))
@@ -144,8 +146,8 @@ def smoke(tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("results")
     out = _run_all("--results", str(results), *TINY)
     assert out.returncode == 0, f"run_all.sh failed:\n{out.stdout}\n{out.stderr}"
-    for n, name in enumerate(STUDY_NOTEBOOKS, start=1):
-        assert re.search(rf"\[{n}/{len(STUDY_NOTEBOOKS)}\] {name}\s+ok", out.stdout), out.stdout
+    for n, name in enumerate(SMOKE_NOTEBOOKS, start=1):
+        assert re.search(rf"\[{n}/{len(SMOKE_NOTEBOOKS)}\] {name}\s+ok", out.stdout), out.stdout
     (results / "run_all.stdout").write_text(out.stdout)
     return results
 
@@ -164,7 +166,7 @@ def test_run_all_shows_each_run_start_and_end_as_it_goes(smoke):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", STUDY_NOTEBOOKS)
+@pytest.mark.parametrize("name", SMOKE_NOTEBOOKS)
 def test_every_notebook_ran_and_rendered(smoke, name):
     nb = smoke / "notebooks"
     assert (nb / f"{name}.ipynb").is_file()
@@ -223,9 +225,44 @@ def test_index_links_point_to_existing_files(smoke):
     assert len(parser.links) > 60
     missing = [link for link in parser.links if not (smoke / link).resolve().is_file()]
     assert not missing
-    for name in STUDY_NOTEBOOKS:
+    for name in SMOKE_NOTEBOOKS:
         assert f"notebooks/{name}.report.html" in parser.links and f"notebooks/{name}.html" in parser.links
     assert "tables/table1_encoders.md" in parser.links and "figures/isic2018/panel_bce.png" in parser.links
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in SMOKE_NOTEBOOKS if n in DATASET_NOTEBOOKS + TABLE_NOTEBOOKS])
+def test_every_report_opens_with_what_differs_from_the_poster(smoke, name):
+    reader = (smoke / "notebooks" / f"{name}.report.html").read_text()
+    box = reader.index("What differs from the poster")
+    assert box < reader.index(">parameter<")  # the first output, before the parameters
+    assert "224 px" in reader[box:] and "SYNTHETIC demo data" in reader[box:]
+    assert re.search(r"runs: [1-9]\d* complete", reader[box:])  # a dataset notebook's box: rebuilt at its end
+    index = (smoke / "index.html").read_text()
+    assert index.index("What differs from the poster") < index.index("<h2>Notebooks</h2>")
+
+
+@pytest.mark.slow
+def test_written_files_hold_no_absolute_path_of_this_machine(smoke, tmp_path):
+    """What the study writes for readers (reports, tables and their notes, summaries, run records: what publish
+    copies) and the published folder name no absolute path: not the results folder's, the repository's, nor the data
+    root's (the synthetic data under the results folder)."""
+    from seg_utils.report.publish import broken_links, publish, published_files
+
+    published = publish(smoke, tmp_path / "published").parent
+    needles = {str(smoke), str(smoke.resolve()), str(ROOT), str(ROOT.resolve()), str(smoke / "synthetic")}
+    offenders = []
+    for folder in (smoke, published):
+        files = [folder / p for p in published_files(folder)] + [folder / "index.html"]
+        assert len(files) > 100
+        for path in files:
+            if path.suffix == ".png":
+                continue
+            text = path.read_text(errors="ignore")
+            offenders += [f"{path.relative_to(folder)}: {n}" for n in needles if n in text]
+    assert not offenders, offenders[:10]
+    assert not broken_links(published)
+    assert "tables/predictions.csv" in {p.as_posix() for p in published_files(smoke)}
 
 
 @pytest.mark.slow

@@ -202,3 +202,174 @@ def test_seed_summary() -> None:
     assert res["mean"] == pytest.approx(stats.pool_seeds(_seeds())["dice"].mean())
     assert res["sd"] == pytest.approx(abs(m0 - m1) / np.sqrt(2))
     assert np.isnan(stats.seed_summary({0: _seeds()[0]})["sd"])
+
+
+# --------------------------------------------------------------------------------------------------- seeds as units
+
+N_IMG = 30
+_BASE = np.random.default_rng(11).uniform(0.55, 0.9, N_IMG)
+
+
+def _by_seed(deltas: list[float], base: np.ndarray = _BASE, noise: float = 0.0, rng_seed: int = 0,
+             shuffle: bool = False) -> dict[int, pd.DataFrame]:
+    """{seed: table}: seed s scores ``base + deltas[s]`` (+ per-image noise) on the same N_IMG images."""
+    rng = np.random.default_rng(rng_seed)
+    out = {}
+    for s, delta in enumerate(deltas):
+        df = _table(base + delta + rng.normal(0, noise, base.size) if noise else base + delta)
+        out[s] = df.sample(frac=1.0, random_state=s) if shuffle else df
+    return out
+
+
+def test_hierarchical_ci_with_one_seed_is_the_image_bootstrap_and_says_so() -> None:
+    one = stats.hierarchical_ci(_by_seed([0.0]))
+    assert one["n_seeds"] == 1 and one["n_images"] == N_IMG and np.isnan(one["sd"])
+    assert one["note"] == "one seed: the interval covers test images only"
+    assert one["mean"] == pytest.approx(_BASE.mean())
+    low, high = stats.bootstrap_ci(_BASE)  # BCa over the same images: about the same interval
+    assert one["ci_low"] == pytest.approx(low, abs=0.01) and one["ci_high"] == pytest.approx(high, abs=0.01)
+    # identical seeds add nothing: the same image draws (one block of resamples) give the very same interval
+    same = stats.hierarchical_ci(_by_seed([0.0, 0.0, 0.0]), n_resamples=1000)
+    alone = stats.hierarchical_ci(_by_seed([0.0]), n_resamples=1000)
+    assert same["ci_low"] == pytest.approx(alone["ci_low"], abs=1e-12) and same["sd"] == 0.0
+    assert same["ci_high"] == pytest.approx(alone["ci_high"], abs=1e-12)
+
+
+def test_hierarchical_ci_is_wider_than_the_image_interval_when_seeds_vary() -> None:
+    by_seed = _by_seed([-0.04, 0.0, 0.04])
+    res = stats.hierarchical_ci(by_seed)
+    image = stats.run_ci(stats.pool_seeds(by_seed))
+    assert res["mean"] == pytest.approx(image["mean"]) and res["sd"] == pytest.approx(0.04)
+    assert res["ci_low"] < image["ci_low"] and image["ci_high"] < res["ci_high"]
+    assert res["n_seeds"] == 3 and res["note"] == ""
+
+
+def test_hierarchical_statistics_are_deterministic_and_ignore_row_order() -> None:
+    a, b = _by_seed([0.0, 0.01, -0.01], noise=0.02), _by_seed([0.02, 0.0, 0.03], noise=0.02, rng_seed=1)
+    first = stats.seed_comparison(a, b, seed=3)
+    assert stats.seed_comparison(a, b, seed=3) == first
+    assert stats.seed_comparison(a, {s: t.sample(frac=1.0, random_state=9) for s, t in b.items()}, seed=3) == first
+    assert stats.seed_comparison(a, b, seed=4)["diff_ci_low"] != first["diff_ci_low"]
+    assert stats.hierarchical_ci(a, seed=5) == stats.hierarchical_ci(a, seed=5)
+
+
+def test_a_consistent_difference_over_three_seeds_is_significant() -> None:
+    a = _by_seed([0.0, 0.01, -0.01], noise=0.01)
+    b = _by_seed([0.05, 0.06, 0.04], noise=0.01, rng_seed=1)
+    res = stats.seed_comparison(a, b)
+    assert res["seeds"] == (0, 1, 2) and res["n_seeds"] == 3 and res["n"] == N_IMG
+    assert res["diff"] == pytest.approx(0.05, abs=0.01) and 0 < res["diff_ci_low"] < res["diff"] < res["diff_ci_high"]
+    assert res["p_value"] == pytest.approx(2 / (stats.N_RESAMPLES + 1))  # no resample at or below 0
+    assert res["significant"] and res["beyond_seed_sd"] and res["note"] == ""
+    flipped = stats.seed_comparison(b, a)  # b - a: swapping flips the sign, not the verdict
+    assert flipped["diff"] == pytest.approx(-res["diff"]) and flipped["significant"]
+
+
+def test_seeds_that_disagree_are_not_significant_though_the_images_are() -> None:
+    a = _by_seed([0.0, 0.0, 0.0])
+    b = _by_seed([0.03, -0.03, 0.02])  # each seed moves every image the same way; the seeds disagree
+    res = stats.seed_comparison(a, b)
+    assert not res["significant"] and res["p_value"] > 0.05 and res["diff_ci_low"] < 0 < res["diff_ci_high"]
+    assert res["diff_sd"] == pytest.approx(np.std([0.03, -0.03, 0.02], ddof=1))
+    pooled = stats.paired_comparison(stats.pool_seeds(a), stats.pool_seeds(b))
+    assert pooled["p_value"] < 1e-5  # the per-image test sees 30 images all +0.0067
+    table = stats.compare_seeds({"A": a, "B": b}, [("A", "B")])
+    assert not table.significant.iloc[0] and table.significant_images.iloc[0]
+
+
+def test_a_difference_within_the_across_seed_sd_is_never_significant() -> None:
+    a = _by_seed([0.0, 0.1, 0.2])
+    res = stats.seed_comparison(a, _by_seed([0.02, 0.12, 0.22]))  # +0.02 on every image of every seed
+    assert res["diff_ci_low"] == pytest.approx(0.02) and res["p_value"] < 0.01  # the interval excludes 0 ...
+    assert not res["beyond_seed_sd"] and not res["significant"]  # ... but 0.02 < sd 0.1
+    assert res["note"] == "difference within the across-seed sd"
+
+
+def test_one_common_seed_is_never_significant() -> None:
+    a, b = _by_seed([0.0]), _by_seed([0.2])
+    res = stats.seed_comparison(a, b)
+    assert res["n_seeds"] == 1 and not res["significant"] and np.isnan(res["p_value"])
+    assert res["note"] == stats.ONE_SEED == "one seed: no seed-level evidence"
+    assert res["diff_ci_low"] == pytest.approx(0.2)  # the image bootstrap of the one run each
+    # seeds are paired by number: a with seeds 0-2 and b with seed 0 only share one seed
+    assert stats.seed_comparison(_by_seed([0.0, 0.1, 0.2]), b)["n_seeds"] == 1
+
+
+def test_compare_seeds_holm_adjusts_the_seed_level_family() -> None:
+    by_seed = {"A": _by_seed([0.0, 0.01, -0.01], noise=0.01), "B": _by_seed([0.05, 0.06, 0.04], noise=0.01),
+               "C": _by_seed([0.0, 0.01, -0.01], noise=0.01, rng_seed=2), "D": _by_seed([0.3])}
+    table = stats.compare_seeds(by_seed, [("A", "B"), ("A", "C"), ("A", "D")])
+    assert list(table.columns) == stats.SEED_COMPARE_COLUMNS
+    raw = table.p_value.to_numpy()
+    assert np.isnan(raw[2]) and table.note.iloc[2] == stats.ONE_SEED  # one common seed: not in the family
+    np.testing.assert_allclose(table.p_holm.to_numpy()[:2], stats.holm(raw[:2]))
+    assert table.significant.tolist() == [True, False, False]
+    assert table.significant_images.iloc[2]  # one run +0.3 on every image: the images say so, the seeds cannot
+    np.testing.assert_allclose(table.p_images_holm, stats.holm(table.p_images))
+    with pytest.raises(KeyError, match="valid names"):
+        stats.compare_seeds(by_seed, [("A", "E")])
+    no_common = stats.compare_seeds({"A": _by_seed([0.0]), "B": {1: _table(_BASE)}}, [("A", "B")])
+    assert no_common.n_seeds.iloc[0] == 0 and "no seed in common" in no_common.note.iloc[0]
+
+
+def test_seed_statistics_refuse_bad_input() -> None:
+    a = _by_seed([0.0, 0.1])
+    with pytest.raises(ValueError, match=r"seed 0: the image sets differ: 2 image\(s\) only in a"):
+        stats.seed_comparison(a, {0: _table(_BASE, ids=np.r_[np.arange(28), 40, 41]), 1: a[1]})
+    with pytest.raises(ValueError, match="no seed in common"):
+        stats.seed_comparison(a, {5: a[0]})
+    nan = {0: _table(np.r_[np.nan, _BASE[1:]])}
+    with pytest.raises(ValueError, match="NaN"):
+        stats.hierarchical_ci(nan)
+    with pytest.raises(ValueError, match="NaN"):
+        stats.seed_comparison({0: a[0]}, nan)
+    with pytest.raises(ValueError, match="per_image_by_seed: .*1 image\\(s\\) only in seed 0"):
+        stats.hierarchical_ci({0: a[0], 1: a[1].iloc[1:]})
+    with pytest.raises(ValueError, match="confidence"):
+        stats.hierarchical_ci(a, confidence=95)
+    with pytest.raises(ValueError, match="margin"):
+        stats.non_inferiority(a, a, margin=-0.01)
+
+
+def test_rank_stability_hand_computed() -> None:
+    def config(means: list[float]) -> dict[int, pd.DataFrame]:
+        return {s: _table(np.full(4, m)) for s, m in enumerate(means)}
+
+    res = stats.rank_stability({"A": config([0.9, 0.8, 0.7]), "B": config([0.8, 0.6]), "C": config([0.5])})
+    # A (mean 0.8) over B (0.7): 0.9 beats both, 0.8 ties 0.8 and beats 0.6, 0.7 beats only 0.6 -> 4.5 of 6
+    assert (res["best"], res["second"], res["n_pairs"], res["wins"]) == ("A", "B", 6, 4.5)
+    assert res["fraction"] == 0.75 and res["mean_best"] == pytest.approx(0.8) and res["note"] == ""
+    lower = stats.rank_stability({"A": config([0.9, 0.8, 0.7]), "B": config([0.8, 0.6]), "C": config([0.5])},
+                                 higher_is_better=False)  # e.g. hd95: C is best, then B
+    assert (lower["best"], lower["second"], lower["fraction"]) == ("C", "B", 1.0)
+    single = stats.rank_stability({"A": config([0.9]), "B": config([0.8])})
+    assert single["fraction"] == 1.0 and "one seed each" in single["note"]
+    with pytest.raises(ValueError, match="at least two"):
+        stats.rank_stability({"A": config([0.9])})
+
+
+@pytest.mark.parametrize("deltas, margin, verdict", [
+    ([-0.005, -0.005, -0.005], 0.01, "non-inferior"),  # loses 0.005 everywhere: within 0.01
+    ([-0.05, -0.05, -0.05], 0.01, "inferior"),  # loses 0.05 everywhere
+    ([0.02, -0.04, 0.0], 0.01, "inconclusive"),  # the seeds straddle -0.01
+    ([-0.005, -0.005, -0.005], 0.001, "inferior"),  # the same loss against a smaller margin
+    ([0.0, 0.0, 0.0], 0.01, "non-inferior"),  # the reference itself
+])
+def test_non_inferiority_verdicts(deltas, margin, verdict) -> None:
+    reference = _by_seed([0.0, 0.01, -0.01])
+    candidate = _by_seed([d + s for d, s in zip(deltas, [0.0, 0.01, -0.01], strict=True)])
+    res = stats.non_inferiority(candidate, reference, margin=margin)
+    assert res["verdict"] == verdict and res["verdict"] in stats.NI_VERDICTS
+    assert res["diff"] == pytest.approx(np.mean(deltas)) and res["margin"] == margin
+    assert res["ci_low"] <= res["lower"] <= res["diff"] <= res["ci_high"] and res["note"] == ""
+    if verdict == "non-inferior":
+        assert res["lower"] > -margin
+    elif verdict == "inferior":
+        assert res["ci_high"] < -margin
+    else:
+        assert res["lower"] <= -margin <= res["ci_high"]
+
+
+def test_non_inferiority_with_one_seed_says_it_covers_images_only() -> None:
+    res = stats.non_inferiority(_by_seed([-0.005]), _by_seed([0.0]))
+    assert res["verdict"] == "non-inferior" and res["n_seeds"] == 1 and "one seed" in res["note"]

@@ -23,6 +23,7 @@ from .folder import folder_manifest
 from .io import MASK_PART_SEPARATOR
 from .isic import isic_manifest
 from .layout import MANIFEST_COLUMNS
+from .paths import shown_path
 
 __all__ = ["DATASETS", "build_manifest", "manifest_fingerprint", "limit_manifest"]
 
@@ -34,7 +35,7 @@ DATASETS: dict[str, Callable[[str | Path], pd.DataFrame]] = {
 }
 
 
-def build_manifest(dataset: str, root: str | Path, cbis_task: str = "whole") -> pd.DataFrame:
+def build_manifest(dataset: str, root: str | Path, cbis_task: str = "whole", unsplit: str = "test") -> pd.DataFrame:
     """Build the manifest of ``dataset`` found under ``root``.
 
     Args:
@@ -42,6 +43,8 @@ def build_manifest(dataset: str, root: str | Path, cbis_task: str = "whole") -> 
         root: the folder holding the dataset (it may sit a few levels deeper, as in Kaggle mirrors).
         cbis_task: CBIS-DDSM's task, ``whole`` or ``mass_crop`` (see :mod:`.cbis_ddsm`); other datasets take only
             ``whole``.
+        unsplit: the ``folder`` layout's split of a folder without split folders (``test`` or ``train``; see
+            :mod:`.folder`).
 
     Returns:
         DataFrame with columns :data:`MANIFEST_COLUMNS`, sorted by split then image_id.
@@ -56,12 +59,18 @@ def build_manifest(dataset: str, root: str | Path, cbis_task: str = "whole") -> 
         df = cbis_ddsm_manifest(root, task=cbis_task)
     elif cbis_task != "whole":
         raise ConfigError(f"cbis_task={cbis_task!r} applies to cbis_ddsm only, not {dataset!r}")
+    elif dataset == "folder":
+        df = folder_manifest(root, unsplit=unsplit)
     else:
         df = DATASETS[dataset](root)
     paired = df[(df.image_path != "") & (df.mask_path != "")]
     if paired.empty:
-        raise DataError(f"{dataset} under {root}: found {len(df)} files but no image/mask pair; check that masks "
-                        "follow the dataset's naming (see seg_utils.data)")
+        images, masks = df[df.image_path != ""], df[df.mask_path != ""]
+        example = (f" (e.g. image {images.image_id.iloc[0]!r}, mask {Path(masks.mask_path.iloc[0]).name!r})"
+                   if len(images) and len(masks) else "")
+        raise DataError(f"{dataset} under {shown_path(root)}: {len(images)} images and {len(masks)} masks, but no "
+                        f"image has a mask of the same name{example}; name each mask like its image (a _mask or "
+                        "_segmentation suffix is fine; see seg_utils.data)")
     return df
 
 

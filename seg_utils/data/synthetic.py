@@ -142,7 +142,16 @@ def _write_cbis(out: Path, rng: np.random.Generator, n_train: int, n_test: int, 
             _save(mask * 255, out / "masks" / f"{image_id}.png")
 
 
-_WRITERS = {"isic2018": _write_isic, "chest_xray": _write_cxr, "cbis_ddsm": _write_cbis}
+def _write_folder(out: Path, rng: np.random.Generator, n_train: int, n_test: int, named: list[str]) -> None:
+    """A user's own folder: ``images/`` + ``masks/`` (0/255 PNG), no split folders, grey images (an X-ray-like
+    modality)."""
+    for image_id in _ids("case", n_train + n_test, named, 1, "{prefix}_{i:03d}"):
+        img, mask = _cxr_pair(rng)
+        _save(img, out / "images" / f"{image_id}.png")
+        _save(mask * 255, out / "masks" / f"{image_id}.png")
+
+
+_WRITERS = {"isic2018": _write_isic, "chest_xray": _write_cxr, "cbis_ddsm": _write_cbis, "folder": _write_folder}
 
 
 def write_synthetic(out: str | Path, seed: int = 0, n_train: int = 64, n_test: int = 16,
@@ -158,7 +167,8 @@ def write_synthetic(out: str | Path, seed: int = 0, n_train: int = 64, n_test: i
         seed: random seed; the same seed writes byte-identical files.
         n_train: training pairs per dataset (the chest X-ray set gets two extra images without masks).
         n_test: test pairs per dataset (the first are the named ones).
-        datasets: which of :data:`SYNTHETIC_DATASETS` to write.
+        datasets: which of :data:`SYNTHETIC_DATASETS` to write, and ``folder`` (a user's own ``images/`` +
+            ``masks/``, grey, unsplit; asked for by name only).
         named: ``{dataset: [image ids]}`` to give the first test images (file stems, e.g. the poster's panel
             images); the others are numbered.
     """
@@ -166,7 +176,7 @@ def write_synthetic(out: str | Path, seed: int = 0, n_train: int = 64, n_test: i
         raise ValueError(f"n_train must be >= 2 and n_test >= 1, got {n_train} and {n_test}")
     out = Path(out)
     roots = {}
-    for offset, name in enumerate(SYNTHETIC_DATASETS):
+    for offset, name in enumerate((*SYNTHETIC_DATASETS, "folder")):
         if name not in datasets:
             continue
         root = out / name

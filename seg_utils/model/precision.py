@@ -7,8 +7,11 @@
 - on the CPU: a short probe trains the run's own model at its own size for a few steps in each candidate
   (fp32 or bf16 autocast, NCHW or channels_last) and keeps the fastest. On a Xeon with AMX bf16 + channels_last
   trains 2.7x faster than fp32; on an AVX2-only EPYC bf16 is about 20x slower (shared/docs/field-notes.md 8.1), so
-  no fixed choice is right. The verdict is cached per machine, torch version and model (:func:`probe_key`), so
-  the probe runs once.
+  no fixed choice is right. The verdict is cached per machine, torch version and model (:func:`probe_key`) in the
+  user's cache (:func:`user_probe_cache`: ``$SEG_UTILS_CACHE``, else ``$XDG_CACHE_HOME/seg_utils``, else
+  ``~/.cache/seg_utils``; subfolder ``precision/``, one file per key), so the probe runs once per machine and model,
+  whatever the results folder. Where the user cache cannot be written (a read-only home) the verdict goes to the
+  results folder's cache instead, and the run's record says so.
 
 An explicit ``fp32``, ``bf16`` or ``fp16`` (and ``nchw`` / ``channels_last``) overrides the choice. Losses and
 metrics are computed in float32 whatever the autocast dtype (the logits are cast first).
@@ -18,22 +21,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..data.io import write_json
+from ..data.io import read_json, write_json
 from ..errors import ConfigError, check_choice
 from ..options import check_options, option
 from .device import DEVICES
 
-__all__ = ["PRECISIONS", "MEMORY_FORMATS", "AmpSettings", "ExecOptions", "amp_of", "resolve_precision", "probe_key",
-           "cpu_name"]
+__all__ = ["PRECISIONS", "MEMORY_FORMATS", "CACHE_ENV", "AmpSettings", "ExecOptions", "ProbeCache", "amp_of",
+           "resolve_precision", "probe_key", "cpu_name", "user_probe_cache", "folder_probe_cache"]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MEMORY_FORMATS = ("auto", "nchw", "channels_last")
@@ -55,6 +61,8 @@ class ExecOptions:
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _SLOW = 3.0  # a candidate whose first step takes this many times fp32's is not measured further
+#: The environment variable naming the user-level cache folder (the probe's verdicts go to its ``precision/``).
+CACHE_ENV = "SEG_UTILS_CACHE"
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,77 @@ def probe_key(device: torch.device, model_name: str, image_size: int, batch_size
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class ProbeCache:
+    """A folder of probe verdicts, one JSON file per :func:`probe_key` (``<key>.json``).
+
+    One file per key, written atomically (a temporary file renamed over it), so that runs probing at the same time
+    never read half a file; the last writer wins, and both wrote a valid verdict. ``name`` and ``shown`` name the
+    folder in a run's records without the machine's absolute paths (``the user cache``,
+    ``~/.cache/seg_utils/precision``).
+    """
+
+    folder: Path
+    name: str
+    shown: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.shown})"
+
+    def describe(self, key: str) -> str:
+        """``the user cache (~/.cache/seg_utils/precision, key 0123abcd...)``."""
+        return f"{self.name} ({self.shown}, key {key})"
+
+    def file(self, key: str) -> Path:
+        return self.folder / f"{key}.json"
+
+    def read(self, key: str) -> dict[str, Any] | None:
+        """The entry of ``key``, or None where there is none.
+
+        Raises:
+            ValueError: the entry exists but is not a verdict of ``key`` (damaged or foreign JSON).
+            OSError: it exists but cannot be read.
+        """
+        path = self.file(key)
+        if not path.is_file():
+            return None
+        entry = read_json(path)
+        if not isinstance(entry, dict) or entry.get("key") != key or not isinstance(entry.get("figures"), dict):
+            raise ValueError("not a probe verdict of this key")
+        return entry
+
+    def write(self, key: str, entry: dict[str, Any]) -> None:
+        """Write ``entry`` for ``key`` atomically.
+
+        Raises:
+            OSError: the folder cannot be created or written (a read-only home).
+        """
+        write_json(self.file(key), entry)
+
+
+def user_probe_cache() -> ProbeCache:
+    """The user-level cache of probe verdicts, shared by every results folder of this user on this machine.
+
+    ``$SEG_UTILS_CACHE/precision`` where :data:`CACHE_ENV` is set, else ``$XDG_CACHE_HOME/seg_utils/precision``
+    (an absolute ``XDG_CACHE_HOME`` only, as the XDG specification says), else ``~/.cache/seg_utils/precision``.
+    """
+    if os.environ.get(CACHE_ENV):
+        root, shown = Path(os.environ[CACHE_ENV]).expanduser(), f"${CACHE_ENV}"
+    elif os.environ.get("XDG_CACHE_HOME", "") and Path(os.environ["XDG_CACHE_HOME"]).is_absolute():
+        root, shown = Path(os.environ["XDG_CACHE_HOME"]) / "seg_utils", "$XDG_CACHE_HOME/seg_utils"
+    else:
+        root, shown = Path.home() / ".cache" / "seg_utils", "~/.cache/seg_utils"
+    return ProbeCache(root / "precision", "the user cache", f"{shown}/precision")
+
+
+def folder_probe_cache(cache_dir: str | Path) -> ProbeCache:
+    """The probe verdicts kept in ``<cache_dir>/precision`` (a results folder's data cache: the fallback where the user
+    cache cannot be written), labelled by the folder's own name only."""
+    cache_dir = Path(cache_dir)
+    return ProbeCache(cache_dir / "precision", "the results folder's cache", f"{cache_dir.name}/precision")
+
+
 def _candidates(device: torch.device, precision: str, memory_format: str) -> list[tuple[str, str]]:
     precisions = ["fp32", "bf16"] if precision == "auto" else [precision]
     formats = ["nchw", "channels_last"] if memory_format == "auto" else [memory_format]
@@ -138,9 +217,67 @@ def _measure(step: Callable[[AmpSettings], float], candidates: list[tuple[str, s
     return figures
 
 
+def _why(exc: BaseException) -> str:
+    """An error in words without the path it names (records hold no absolute path of the machine)."""
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {exc.strerror}" if exc.strerror else type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _lookup(caches: list[ProbeCache], key: str, wanted: list[str],
+            notes: list[str]) -> tuple[dict[str, Any], dict[str, Any], ProbeCache] | None:
+    """The figures of the ``wanted`` candidates from the first cache whose entry of ``key`` holds them all, with the
+    entry and the cache; a damaged entry, or one that lacks a candidate, is passed over with a note."""
+    for cache in caches:
+        try:
+            entry = cache.read(key)
+        except (OSError, ValueError) as exc:
+            notes.append(f"{cache.describe(key)} could not be read ({_why(exc)}): passed over")
+            continue
+        if entry is None:
+            continue
+        missing = [w for w in wanted if w not in entry["figures"]]
+        if missing:
+            notes.append(f"{cache.describe(key)} holds no figures for {', '.join(missing)}: probed again")
+            continue
+        return {w: entry["figures"][w] for w in wanted}, entry, cache
+    return None
+
+
+def _store(caches: list[ProbeCache], key: str, figures: dict[str, Any]) -> str:
+    """Write the verdict to the first cache that takes it (merged with the figures of other candidates it holds);
+    what happened, in words: where it went, and why an earlier cache did not take it."""
+    entry = {"key": key, "cpu": cpu_name(), "isa": torch.backends.cpu.get_cpu_capability(),
+             "threads": torch.get_num_threads(), "torch": torch.__version__,
+             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "figures": figures}
+    refused: list[str] = []
+    for cache in caches:
+        try:
+            old = cache.read(key)
+        except (OSError, ValueError):
+            old = None  # damaged: replaced whole
+        try:
+            cache.write(key, {**entry, "figures": {**(old or {}).get("figures", {}), **figures}})
+        except OSError as exc:
+            refused.append(f"{cache.label} is not writable ({_why(exc)})")
+            continue
+        if not refused:
+            return f"written to {cache.describe(key)}"
+        message = (f"{'; '.join(refused)}: the verdict was written to {cache.describe(key)} instead, which serves "
+                   f"that folder only (other results folders probe again; set ${CACHE_ENV} to a writable folder to "
+                   "share it)")
+        warnings.warn(f"precision probe: {message}", stacklevel=3)
+        return message
+    message = (f"{'; '.join(refused)}: the verdict was not cached (the next run probes again; set ${CACHE_ENV} to a "
+               "writable folder)")
+    warnings.warn(f"precision probe: {message}", stacklevel=3)
+    return message
+
+
 def resolve_precision(device: torch.device, precision: str = "auto", memory_format: str = "auto",
-                      step: Callable[[AmpSettings], float] | None = None, cache: Path | None = None,
-                      key: str = "", steps: int = 3) -> tuple[AmpSettings, dict[str, Any]]:
+                      step: Callable[[AmpSettings], float] | None = None, cache: ProbeCache | None = None,
+                      key: str = "", steps: int = 3,
+                      fallback: ProbeCache | None = None) -> tuple[AmpSettings, dict[str, Any]]:
     """The autocast dtype and memory format a run trains in, and how they were chosen.
 
     Args:
@@ -149,16 +286,21 @@ def resolve_precision(device: torch.device, precision: str = "auto", memory_form
         memory_format: one of :data:`MEMORY_FORMATS`.
         step: on the CPU with something ``auto``: runs one training step of the run's model in the given settings
             and returns the number of images it processed (the probe times it).
-        cache: a JSON file for the verdict (read when it exists for ``key``, written after a probe).
-        key: :func:`probe_key` of the run.
+        cache: where the verdict of ``key`` is looked up first and written after a probe (a run passes
+            :func:`user_probe_cache`); None: not cached.
+        key: :func:`probe_key` of the run (no caching without one).
         steps: timed steps per candidate.
+        fallback: looked up after ``cache``, and written where ``cache`` cannot be (a results folder's
+            :func:`folder_probe_cache`); the record says so.
 
     Returns:
         ``(settings, record)``: the record (saved in the run's environment.json) says what was asked, what was
-        chosen, why, and the probe's figures (images/s per candidate).
+        chosen, why, the probe's figures (images/s per candidate), and where the verdict was read or written (the
+        caches by name and key, never by absolute path).
 
     Raises:
-        ConfigError: an unknown value; fp16 or bf16 asked for on a GPU that cannot run it.
+        ConfigError: an unknown value; fp16 or bf16 asked for on a GPU that cannot run it; ``auto`` on the CPU
+            without a cached verdict and without ``step``.
     """
     check_choice("precision", precision, PRECISIONS)
     check_choice("memory_format", memory_format, MEMORY_FORMATS)
@@ -175,16 +317,25 @@ def resolve_precision(device: torch.device, precision: str = "auto", memory_form
     elif precision != "auto" and memory_format != "auto":
         amp, record["reason"] = amp_of(precision, memory_format), "asked for"
     else:
-        cached = json.loads(cache.read_text()) if cache is not None and cache.is_file() else {}
-        if cached.get("key") == key and key:
-            figures, record["reason"] = cached["figures"], f"fastest in the probe cached in {cache}"
+        candidates = _candidates(device, precision, memory_format)
+        caches = [c for c in (cache, fallback) if c is not None] if key else []
+        notes: list[str] = []
+        found = _lookup(caches, key, [f"{p}/{f}" for p, f in candidates], notes)
+        if found is not None:
+            figures, entry, where = found
+            record["reason"] = f"fastest in the probe cached in {where.describe(key)}"
+            record["probed"] = entry.get("time")
         elif step is None:
             raise ConfigError("precision or memory_format 'auto' on the CPU needs a probe step; pass step=")
         else:
-            figures = _measure(step, _candidates(device, precision, memory_format), steps)
+            figures = _measure(step, candidates, steps)
             record["reason"] = "fastest in a probe of this run's model on this machine"
-            if cache is not None and key:
-                write_json(cache, {"key": key, "cpu": cpu_name(), "torch": torch.__version__, "figures": figures})
+            if caches:
+                record["cache"] = _store(caches, key, figures)
+        if key:
+            record["probe_key"] = key
+        if notes:
+            record["cache_notes"] = notes
         best = max(figures, key=lambda k: figures[k]["images_per_s"])
         record["probe"] = figures
         amp = amp_of(*best.split("/"))

@@ -39,13 +39,18 @@ from .precision import AmpSettings
 
 # HISTORY_COLUMNS, load_checkpoint (checkpoints) and EarlyStopping (early_stopping) are re-exported: their users
 # outside this module import them from here.
-__all__ = ["HISTORY_COLUMNS", "SCHEDULES", "KEEP_WEIGHTS", "TrainOptions", "TrainSettings", "EarlyStopping", "fit",
+__all__ = ["HISTORY_COLUMNS", "SCHEDULES", "KEEP_WEIGHTS",
+           "MONITORS", "TrainOptions", "TrainSettings", "EarlyStopping", "fit",
            "predict", "batches", "load_checkpoint", "train_step", "probe_step", "CHECK_EVERY", "epoch_seed"]
 
 SCHEDULES = ("constant", "cosine")
 #: Steps between two reads of the accumulated training loss on a GPU (the NaN check).
 CHECK_EVERY = 25
 
+
+#: What early stopping watches and the best epoch is chosen by: the validation loss (the poster's, Keras' default) or
+#: the validation Dice (the metric the study reports); with its direction.
+MONITORS = {"val_loss": "min", "val_dice": "max"}
 
 #: Which weights a run keeps after early stopping: the best epoch's (restored) or the last epoch's (Keras' default).
 KEEP_WEIGHTS = ("best", "last")
@@ -60,8 +65,11 @@ class TrainOptions:
     batch_size: int = option(32, "training batch size (at least 2: batch norm and DeepLabV3+'s ASPP need two)",
                              low=2)
     lr: float = option(1e-3, "Adam learning rate", low=0, high=10, open_low=True, open_high=True)
-    patience: int = option(5, "early stopping: epochs without a min_delta improvement of the validation loss", low=1)
-    min_delta: float = option(0.001, "early stopping: the smallest validation-loss decrease that counts", low=0)
+    patience: int = option(5, "early stopping: epochs without a min_delta improvement of the monitored value", low=1)
+    min_delta: float = option(0.001, "early stopping: the smallest improvement of the monitored value that counts",
+                              low=0)
+    monitor: str = option("val_loss", "early stopping and the best epoch: val_loss (the poster's) | val_dice",
+                          choices=tuple(MONITORS))
     seed: int = option(0, "training seed: the validation split, initialisation, shuffling and augmentation", low=0)
     augment: str = option("none", "augmentation: none | flips | xray", choices=AUGMENTS)
     schedule: str = option("constant", "learning-rate schedule: constant | cosine", choices=SCHEDULES)
@@ -203,7 +211,8 @@ def _setup(model: nn.Module, settings: TrainSettings, run_dir: Path, device: tor
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
                  if settings.schedule == "cosine" else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _e: 1.0))
     scaler = torch.amp.GradScaler(device.type, enabled=amp.dtype == torch.float16)
-    loop = _Loop(optimizer, scheduler, scaler, EarlyStopping(settings.patience, settings.min_delta))
+    loop = _Loop(optimizer, scheduler, scaler,
+                 EarlyStopping(settings.patience, settings.min_delta, MONITORS[settings.monitor]))
     if (run_dir / LAST).is_file():
         loop.start, loop.history, loop.resumed_from = resume(run_dir / LAST, model, optimizer, scheduler, scaler,
                                                              loop.stopper)
@@ -297,7 +306,7 @@ def fit(model: nn.Module, loss_fn: nn.Module, train: tuple[torch.Tensor, torch.T
                              "images_per_s": seen / train_seconds if train_seconds > 0 else float("nan")})
         if not math.isfinite(val_loss):
             raise NonFiniteLossError(f"{settings.name}: the validation loss is {val_loss} in epoch {epoch + 1}")
-        best = loop.stopper.step(val_loss, epoch + 1)
+        best = loop.stopper.step(val_loss if settings.monitor == "val_loss" else val_dice, epoch + 1)
         save_epoch(run_dir, model, loop.optimizer, loop.scheduler, loop.scaler, loop.stopper, epoch + 1, loop.history,
                    amp.name, best)
         if on_epoch:

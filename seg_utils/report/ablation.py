@@ -1,10 +1,13 @@
 """The ablation ladder as a table (one row per configuration and step) and a verdict in words.
 
 :func:`ablation_table` has one row per configuration and step: each seed's mean Dice separately (``dice_s<seed>``),
-the seed-pooled mean with its 95% BCa interval, the gain over the previous step (the mean paired per-image
-difference on the seeds both steps have, its BCa interval, and the Wilcoxon p Holm-adjusted over every step of the
-table), the training minutes per run and the poster's value of the configuration. :func:`verdict` says in words
-which options carry the gain.
+the seed-pooled mean with its 95% BCa interval and the across-seed sd, the gain over the previous step compared seed
+by seed (:func:`seg_utils.stats.compare_seeds`: the mean over the seeds both steps have of each seed's mean per-image
+difference, its two-stage bootstrap interval over seed pairs and test images, the bootstrap p Holm-adjusted over the
+steps of the table, and the per-image Wilcoxon p as a secondary column), the training minutes per run and the
+poster's value of the configuration. A step is a significant gain only with two or more seeds, ``p_holm < alpha``
+and a gain larger than the across-seed sd of both steps. :func:`verdict` says in words which options carry the
+gain.
 
 Example (the ablation cells of a dataset notebook)::
 
@@ -18,15 +21,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..stats import holm, paired_comparison, paired_difference, pool_seeds, run_ci
+from ..stats import ONE_SEED, compare_seeds, paired_difference, pool_seeds, run_ci
 from ..study.grid import LOSS_NAMES, model_label
 from ..study.reference import poster_dice
 from .results import minutes, read_per_image
 
 __all__ = ["TABLE_COLUMNS", "ablation_table", "verdict"]
 
-TABLE_COLUMNS = ["model", "loss", "base", "step", "step_name", "dice", "ci_low", "ci_high", "gain", "gain_ci_low",
-                 "gain_ci_high", "p_holm", "significant", "vs_base", "n_seeds", "minutes", "poster", "status"]
+TABLE_COLUMNS = ["model", "loss", "base", "step", "step_name", "dice", "ci_low", "ci_high", "seed_sd", "gain",
+                 "gain_ci_low", "gain_ci_high", "p_holm", "significant", "p_images_holm", "note", "vs_base", "n_seeds",
+                 "minutes", "poster", "status"]
+"""Columns of :func:`ablation_table` (``dice_s<seed>`` per seed follow ``loss, base, step, step_name``)."""
 
 
 def _yes(value) -> bool:
@@ -44,11 +49,15 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
 
     Returns:
         :data:`TABLE_COLUMNS` plus ``dice_s<seed>`` per seed: each seed's mean Dice, the seed-pooled mean and its
-        interval; ``gain`` over the step above (mean paired per-image difference on the seeds both steps have, BCa
-        interval, ``p_holm``: Wilcoxon, Holm-adjusted over the distinct comparisons of the table, so a comparison
-        two configurations share after a loss step counts once; none where a step trains the same runs as the step
-        above); ``significant`` (``p_holm < alpha``); ``vs_base`` (mean paired difference to step 0, on the seeds
-        both have); ``minutes`` (mean training time per run, from the run histories); ``status`` (``ok``,
+        BCa interval over images, ``seed_sd`` (across-seed sd of the seeds' means); ``gain`` over the step above,
+        seed by seed on the seeds both steps have (:func:`seg_utils.stats.compare_seeds`: mean per-seed difference,
+        two-stage interval ``gain_ci_*`` at ``1 - alpha``, ``p_holm``: bootstrap p, Holm-adjusted over the distinct
+        comparisons of the table with two or more seeds, so a comparison two configurations share after a loss step
+        counts once; none where a step trains the same runs as the step above); ``significant`` (two or more seeds,
+        ``p_holm < alpha`` and the gain larger than the across-seed sd of both steps; False with one seed, NA
+        without a comparison); ``p_images_holm`` (secondary: the per-image Wilcoxon p of the seed-pooled images,
+        Holm-adjusted likewise); ``note`` (e.g. one seed); ``vs_base`` (mean paired difference to step 0, on the
+        seeds both have); ``minutes`` (mean training time per run, from the run histories); ``status`` (``ok``,
         ``partial``: fewer seeds than asked for, ``missing``). Empty (with a note) when no ablation was asked for.
     """
     ladder_steps = ladder.attrs.get("ladder") or [
@@ -62,7 +71,7 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
         return df
     bases = ladder.attrs.get("bases") or [(b, g.arch.iloc[0], g.encoder.iloc[0], b.rsplit("-", 1)[-1])
                                           for b, g in ladder.groupby("base", sort=False)]
-    rows, tests, same, comparisons = [], [], [], {}
+    rows, tests, same, comparisons = [], [], [], {}  # comparisons: {run key: ({seed: table} above, {seed: table})}
     for base, arch, encoder, base_loss in bases:
         group = ladder[ladder.base == base]
         first: dict[int, pd.DataFrame] = {}
@@ -76,9 +85,11 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
                    "status": "missing" if not current else ("partial" if len(current) < len(seeds) else "ok")}
             if current:
                 ci = run_ci(pool_seeds({s: t for s, (_d, t) in current.items()}), "dice")
+                means = [float(t.dice.mean()) for _d, t in current.values()]
                 row.update({"dice": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
+                            "seed_sd": float(np.std(means, ddof=1)) if len(means) > 1 else np.nan,
                             "minutes": float(np.mean([minutes(d) for d, _t in current.values()]))})
-                row.update({f"dice_s{s}": float(t.dice.mean()) for s, (_d, t) in current.items()})
+                row.update({f"dice_s{s}": m for s, m in zip(current, means, strict=True)})
                 if index == 0:
                     first = {s: t for s, (_d, t) in current.items()}
                 on_first = sorted(set(first) & set(current))
@@ -90,26 +101,31 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
                 if common and key[0] == key[1]:
                     same.append(f"{row['model']} {row['loss']}: {name}")
                 elif common:
-                    if key not in comparisons:
-                        comparisons[key] = paired_comparison(pool_seeds({s: previous[s][1] for s in common}),
-                                                             pool_seeds({s: current[s][1] for s in common}))
-                    cmp = comparisons[key]
-                    row.update({"gain": cmp["diff"], "gain_ci_low": cmp["diff_ci_low"],
-                                "gain_ci_high": cmp["diff_ci_high"]})
+                    comparisons.setdefault(key, ({s: previous[s][1] for s in common},
+                                                 {s: current[s][1] for s in common}))
                     tests.append((len(rows), key))
             previous = current
             rows.append(row)
     df = pd.DataFrame(rows).reindex(columns=columns)
     keys = list(comparisons)
-    adjusted = dict(zip(keys, holm([comparisons[k]["p_value"] for k in keys]), strict=True)) if keys else {}
+    by_seed = {f"{side}{i}": comparisons[key][j] for i, key in enumerate(keys) for j, side in enumerate("ab")}
+    table = compare_seeds(by_seed, [(f"a{i}", f"b{i}") for i in range(len(keys))], alpha=alpha) if keys else None
+    df["significant"], df["note"] = pd.array([pd.NA] * len(df), dtype="boolean"), df["note"].astype(object)
     for i, key in tests:
-        df.loc[i, "p_holm"] = adjusted[key]
-    df["significant"] = pd.array([pd.NA if pd.isna(p) else bool(p < alpha) for p in df.p_holm], dtype="boolean")
-    notes = [f"steps are cumulative: each keeps the options above it; gain = mean paired per-image Dice "
-             f"difference to the step above (on the seeds both have), 95% BCa interval; p_holm: two-sided Wilcoxon "
-             f"signed-rank test, Holm-adjusted over the {len(keys)} distinct comparisons of this table; "
-             f"significant: p_holm < {alpha}; vs_base: mean paired difference to step 0",
-             "dice pools the seeds per image before the interval; dice_s<seed> is each seed's own mean",
+        t = table.iloc[keys.index(key)]
+        df.loc[i, ["gain", "gain_ci_low", "gain_ci_high", "p_holm", "p_images_holm", "note"]] = [
+            t["diff"], t.diff_ci_low, t.diff_ci_high, t.p_holm, t.p_images_holm, t.note]
+        df.loc[i, "significant"] = bool(t.significant)
+    tested = int(table.p_value.notna().sum()) if keys else 0
+    notes = [f"steps are cumulative: each keeps the options above it; gain = mean over the seeds both steps have of "
+             f"each seed's mean per-image Dice difference to the step above, {1 - alpha:.0%} two-stage bootstrap "
+             f"interval (seed pairs, then test images); p_holm: bootstrap p, Holm-adjusted over the {tested} distinct "
+             f"comparisons of this table with two or more seeds; significant: p_holm < {alpha} and a gain larger than "
+             f"the across-seed sd of both steps (never with one seed: {ONE_SEED}); p_images_holm (secondary): "
+             f"Wilcoxon signed-rank test of the seed-pooled per-image differences, Holm-adjusted over the {len(keys)} "
+             "distinct comparisons; vs_base: mean paired difference to step 0",
+             "dice pools the seeds per image before the interval; dice_s<seed> is each seed's own mean, seed_sd their "
+             "sd",
              "poster: the poster's value of the base configuration (its protocol, ImageNet weights, 224 px)"]
     if same:
         notes.append(f"no gain where a step trains the same runs as the step above: {'; '.join(same)}")
@@ -139,9 +155,12 @@ def verdict(table: pd.DataFrame) -> str:
         start, end = group.iloc[0], done.iloc[-1]
         parts = []
         for r in group[group.gain.notna()].itertuples():
-            sig = "significant" if _yes(r.significant) else "not significant"
-            parts.append(f"{r.step_name} {r.gain:+.3f} [{r.gain_ci_low:+.3f}, {r.gain_ci_high:+.3f}] ({sig}, "
-                         f"p_holm = {r.p_holm:.2g})")
+            why = f": {r.note}" if isinstance(r.note, str) and r.note else ""
+            if pd.notna(r.p_holm):
+                sig = f"{'significant' if _yes(r.significant) else 'not significant' + why}, p_holm = {r.p_holm:.2g}"
+            else:
+                sig = f"{r.note}; per image p_images_holm = {r.p_images_holm:.2g}"
+            parts.append(f"{r.step_name} {r.gain:+.3f} [{r.gain_ci_low:+.3f}, {r.gain_ci_high:+.3f}] ({sig})")
         text = f"- {who}: " + (f"{start.step_name} {start.dice:.3f} -> {end.step_name} {end.dice:.3f} "
                                f"({end.vs_base:+.3f} paired over the base)" if pd.notna(end.vs_base) and end.step
                                else f"{end.step_name} {end.dice:.3f}")

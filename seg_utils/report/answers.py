@@ -1,6 +1,12 @@
 """The poster's questions answered in words, computed from the tables (never typed): which encoder wins, which loss
-wins per task, whether DeepLabV3+_RN50 is a strong base on every task, and where our ranking agrees with the
-poster's.
+wins per task, whether DeepLabV3+_RN50 is non-inferior to the best cell of every task, and where our results agree
+with the poster's.
+
+The training seed is the unit of evidence (:mod:`seg_utils.stats.hierarchical`): a winner is named only when its
+seed-level difference is significant (two or more seeds, Holm-adjusted, larger than the across-seed sd); otherwise
+it is a tie. Agreement with the poster is counted by significance (:mod:`.comparisons`, ``vs_poster``): ``agree`` or
+``disagree`` only for a significant difference, ``tie`` for the rest, which never counts as agreement. The per-image
+test is quoted beside it as what it is: evidence about the test images of these training runs.
 
 Each function returns Markdown for the end of a table notebook; a configuration without a complete run is named as
 such, and nothing is claimed from it.
@@ -12,18 +18,41 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..model.cost import model_cost
+from ..stats import non_inferiority, rank_stability
 from ..study.grid import ARCH_NAMES, DATASET_NAMES, ENCODER_NAMES, GRID_DATASETS, LOSS_NAMES, POSTER_ARCHS
-from .tables import compare_encoders, compare_losses, table_encoders, table_losses
+from .comparisons import compare_encoders, compare_losses
+from .results import KEY, select_runs
+from .tables import seeds_of, table_encoders, table_losses
 
 __all__ = ["answer_encoders", "answer_losses", "answer_base"]
 
 
-def _p(p: float) -> str:
-    return f"p_holm = {p:.2g}" if pd.notna(p) else "no test"
+def _p(p: float, name: str = "p_holm") -> str:
+    return f"{name} = {p:.2g}" if pd.notna(p) else "no test"
 
 
-def _sig(row: pd.Series) -> str:
-    return "significant" if bool(row.significant) else "not significant"
+def _key(row) -> tuple:
+    return (row.dataset, row.arch, row.encoder, row.loss)
+
+
+def _evidence(t: pd.Series, sign: int = 1) -> str:
+    """``+0.030 [+0.010, +0.050] over 3 seeds, p_holm = 0.004, significant; per image p_images_holm = 1e-05``, the
+    difference signed by ``sign`` (1: b - a)."""
+    lo, hi = sorted((sign * t.diff_ci_low, sign * t.diff_ci_high))
+    text = f"{sign * t['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    if t.n_seeds < 2:
+        text += " on one seed: no seed-level evidence"
+    else:
+        sig = "significant" if t.significant else ("not significant" + (", within the across-seed sd"
+                                                                         if "across-seed" in str(t.note) else ""))
+        text += f" over {int(t.n_seeds)} seeds, {_p(t.p_holm)}, {sig}"
+    return text + f"; per image {_p(t.p_images_holm, 'p_images_holm')}"
+
+
+def _tally(verdicts: pd.Series) -> str:
+    counts = verdicts.dropna().value_counts()
+    return ", ".join(f"{int(counts.get(v, 0))} {v}" for v in ("agree", "disagree", "tie"))
 
 
 def _ranking(df: pd.DataFrame, column: str, by: str) -> list[str]:
@@ -31,11 +60,13 @@ def _ranking(df: pd.DataFrame, column: str, by: str) -> list[str]:
     return df.sort_values(by, ascending=False, na_position="last")[column].tolist()
 
 
-def answer_encoders(results: str | Path) -> str:
-    """Table 1 in words: per architecture, which encoder wins, by how much (paired, Holm-adjusted), and whether the
-    ranking agrees with the poster's."""
+def answer_encoders(results: str | Path, alpha: float = 0.05) -> str:
+    """Table 1 in words: per architecture, the encoder with the highest mean Dice, its seed-level evidence over the
+    second (difference, interval, Holm-adjusted p, how often its seeds beat the second's) and agreement with the
+    poster's order, pair by pair, by significance."""
     table = table_encoders(results)
-    tests = compare_encoders(results)
+    tests = compare_encoders(results, alpha)
+    by_seed = seeds_of(results, "isic2018")
     lines = []
     for arch in POSTER_ARCHS:
         rows = table[(table.arch == arch)]
@@ -44,38 +75,40 @@ def answer_encoders(results: str | Path) -> str:
         if len(ok) < 2:
             lines.append(f"- **{name}**: {len(ok)} of {len(rows)} encoders have a complete run; no ranking yet.")
             continue
-        ours = [ENCODER_NAMES[e] for e in _ranking(ok, "encoder", "dice")]
-        poster = [ENCODER_NAMES[e] for e in _ranking(rows, "encoder", "poster")]
-        best, second = ok.sort_values("dice", ascending=False).iloc[:2].itertuples()
-        pair = tests[(tests.comparison == f"encoders within {name}")
-                     & tests.a.isin([best.model, second.model]) & tests.b.isin([best.model, second.model])]
-        how = ""
-        if len(pair) and pd.notna(pair.iloc[0]["diff"]):
-            t = pair.iloc[0]
-            sign = 1 if t.b == best.model else -1
-            lo, hi = sorted((sign * t.diff_ci_low, sign * t.diff_ci_high))
-            how = (f" ({sign * t['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] paired over {second.model.split('_')[1]}, "
-                   f"{_p(t.p_holm)}, {_sig(t)})")
-        agree = "agrees with" if ours == [p for p in poster if p in ours] else "differs from"
-        lines.append(f"- **{name}**: {ENCODER_NAMES[best.encoder]} wins with Dice {best.dice:.3f}{how}. Our order "
-                     f"{' > '.join(ours)} {agree} the poster's {' > '.join(poster)}.")
+        stab = rank_stability({r.model: by_seed[_key(r)] for r in ok.itertuples()})
+        best, second = (ok.set_index("model").loc[m] for m in (stab["best"], stab["second"]))
+        within = tests[tests.comparison == f"encoders within {name}"]
+        t = within[within.a.isin([best.name, second.name]) & within.b.isin([best.name, second.name])].iloc[0]
+        evidence = _evidence(t, 1 if t.b == best.name else -1)
+        head = (f"{ENCODER_NAMES[best.encoder]} wins" if t.significant else
+                f"{ENCODER_NAMES[best.encoder]} has the highest mean, a tie with {ENCODER_NAMES[second.encoder]}")
+        stable = (f"; its seeds beat the second's in {stab['wins']:g} of {stab['n_pairs']} seed pairs "
+                  f"({stab['fraction']:.0%})" if not stab["note"] else "")
+        poster = " > ".join(ENCODER_NAMES[e] for e in _ranking(rows, "encoder", "poster"))
+        lines.append(f"- **{name}**: {head} (Dice {best.seed_mean:.3f} vs {second.seed_mean:.3f}; {evidence}{stable}). "
+                     f"Against the poster's order {poster}, pair by pair: {_tally(within.vs_poster)}.")
     ok = table[table.status == "ok"]
     if len(ok):
         top = ok.loc[ok.dice.idxmax()]
-        lines.append(f"- Best cell: {top.model} {top.dice:.3f} [{top.ci_low:.3f}, {top.ci_high:.3f}] (the poster's "
-                     f"best: U-Net_RN50 0.878).")
+        interval = (f"[{top.seed_ci_low:.3f}, {top.seed_ci_high:.3f}] over {int(top.n_seeds)} seeds and the test "
+                    "images" if top.n_seeds > 1 else
+                    f"[{top.ci_low:.3f}, {top.ci_high:.3f}] over test images, one seed")
+        lines.append(f"- Best cell: {top.model} {top.dice:.3f} {interval} (the poster's best: U-Net_RN50 0.878).")
+    if tests.n_seeds.notna().any() and tests.n_seeds.max() < 2:
+        lines.append("- One seed per configuration: every difference above is a tie at seed level; the per-image p "
+                     "measures one training run each, not the encoders.")
     missing = table[table.status != "ok"]
     if len(missing):
         lines.append(f"- Not complete: {', '.join(f'{r.model} ({r.status})' for r in missing.itertuples())}.")
     return "\n".join(lines)
 
 
-def answer_losses(results: str | Path) -> str:
-    """Table 2 in words: per task and model, which loss wins (paired, Holm-adjusted), and agreement with the
-    poster's winner."""
+def answer_losses(results: str | Path, alpha: float = 0.05) -> str:
+    """Table 2 in words: per task and model, which loss wins at seed level (Holm-adjusted; otherwise a tie), beside
+    the poster's winner, and the agreement with the poster counted by significance."""
     table = table_losses(results)
-    tests = compare_losses(results)
-    lines, agree, total = [], 0, 0
+    tests = compare_losses(results, alpha)
+    lines, verdicts = [], []
     for (dataset, model), rows in table.groupby(["dataset", "model"], sort=False):
         where = f"{model} on {DATASET_NAMES[dataset]}"
         ok = rows[rows.status == "ok"].set_index("loss")
@@ -84,44 +117,78 @@ def answer_losses(results: str | Path) -> str:
         if len(ok) < 2:
             lines.append(f"- {where}: {len(ok)} of 2 losses have a complete run (the poster: {poster_winner}).")
             continue
-        t = tests[tests.comparison == f"losses, {model} on {DATASET_NAMES[dataset]}"].iloc[0]
-        winner = "logcosh_dice" if t["diff"] > 0 else "bce"
-        total += 1
-        agree += LOSS_NAMES[winner] == poster_winner
-        lines.append(f"- {where}: {LOSS_NAMES[winner]} wins ({ok.dice['bce']:.3f} BCE vs {ok.dice['logcosh_dice']:.3f}"
-                     f" Log-Cosh Dice; {t['diff']:+.3f} [{t.diff_ci_low:+.3f}, {t.diff_ci_high:+.3f}], {_p(t.p_holm)}, "
-                     f"{_sig(t)}); the poster: {poster_winner}.")
-    if total:
-        lines.append(f"- Our loss winner agrees with the poster's in {agree} of {total} rows (a winner whose "
-                     "difference is not significant is a tie at this scale).")
+        t = tests[tests.comparison == f"losses, {where}"].iloc[0]
+        verdicts.append(t.vs_poster)
+        winner = (f"{LOSS_NAMES['logcosh_dice' if t['diff'] > 0 else 'bce']} wins" if t.significant
+                  else "no winner (a tie)")
+        lines.append(f"- {where}: {winner} ({ok.seed_mean['bce']:.3f} BCE vs {ok.seed_mean['logcosh_dice']:.3f} "
+                     f"Log-Cosh Dice; {_evidence(t)}); the poster: {poster_winner} (by significance: {t.vs_poster}).")
+    if verdicts:
+        lines.append(f"- Against the poster's loss winner: {_tally(pd.Series(verdicts, dtype='string'))} of "
+                     f"{len(verdicts)} rows (a difference that is not significant at seed level is a tie, never an "
+                     "agreement).")
     return "\n".join(lines)
 
 
-def answer_base(results: str | Path) -> str:
-    """Is DeepLabV3+_RN50 a strong base on every task: is its best loss's mean within the 95% interval of the task's
-    best cell (among the poster's cells of that task with a complete run)?"""
+def _cost(runs: pd.DataFrame, row) -> dict:
+    """The model cost (:func:`seg_utils.model.cost.model_cost`) of a score-table row at its runs' image size, and
+    its training minutes per run."""
+    mine = runs[(runs[KEY] == pd.Series(_key(row), index=KEY)).all(axis=1)]
+    return {**model_cost(row.arch, row.encoder, int(mine.image_size.iloc[0])), "minutes": row.minutes}
+
+
+def _cost_text(c: dict, ref: dict) -> str:
+    return (f"at {c['gflops'] / ref['gflops']:.0%} of the best cell's cost ({c['gflops']:.2f} vs {ref['gflops']:.2f} "
+            f"GFLOPs per image, {c['params'] / 1e6:.1f}M vs {ref['params'] / 1e6:.1f}M parameters, "
+            f"{c['minutes']:.1f} vs {ref['minutes']:.1f} training minutes per run)")
+
+
+def answer_base(results: str | Path, margin: float = 0.01) -> str:
+    """Is DeepLabV3+_RN50 a strong base on every task, as a non-inferiority test: per task, its best loss against
+    the task's best cell (among the poster's cells of that task with a complete run), within ``margin`` Dice, with
+    its cost beside it (GFLOPs and parameters per image at the runs' image size, training minutes per run).
+
+    The verdicts are :func:`seg_utils.stats.non_inferiority`'s: ``non-inferior`` when the one-sided 95% lower bound
+    of (DeepLabV3+_RN50 - best cell), over seeds and test images, lies above ``-margin``; ``inferior`` when the
+    two-sided interval lies wholly below ``-margin``; ``inconclusive`` otherwise.
+    """
     cells = pd.concat([table_encoders(results), table_losses(results)], ignore_index=True)
     cells = cells[cells.status == "ok"].drop_duplicates(["dataset", "arch", "encoder", "loss"])
-    lines, verdicts = [], []
+    runs, by_seed = select_runs(results), seeds_of(results)
+    lines, verdicts, one_seed = [], {}, False
     for dataset in GRID_DATASETS:
         task = cells[cells.dataset == dataset]
         base = task[(task.arch == "deeplabv3plus") & (task.encoder == "resnet50")]
         name = DATASET_NAMES[dataset]
         if task.empty or base.empty:
             lines.append(f"- {name}: DeepLabV3+_RN50 has no complete run; no answer yet.")
-            verdicts.append(None)
             continue
-        best = task.loc[task.dice.idxmax()]
-        mine = base.loc[base.dice.idxmax()]
-        within = bool(mine.dice >= best.ci_low)
-        verdicts.append(within)
-        lines.append(f"- {name}: DeepLabV3+_RN50 ({LOSS_NAMES[mine.loss]}) {mine.dice:.3f}; best cell {best.model} "
-                     f"{LOSS_NAMES[best.loss]} {best.dice:.3f} [{best.ci_low:.3f}, {best.ci_high:.3f}]: "
-                     + ("within its interval." if within else f"below it by {best.ci_low - mine.dice:.3f}."))
-    done = [v for v in verdicts if v is not None]
-    if len(done) == len(GRID_DATASETS):
-        lines.append("- **DeepLabV3+_RN50 is within the interval of the best cell on every task**, as the poster "
-                     "concludes." if all(done) else "- **DeepLabV3+_RN50 is not within the best cell's interval on "
-                     f"every task** ({sum(done)} of {len(done)}): at this scale the poster's conclusion does not hold "
-                     "everywhere.")
+        best, mine = task.loc[task.dice.idxmax()], base.loc[base.dice.idxmax()]
+        who = f"DeepLabV3+_RN50 ({LOSS_NAMES[mine.loss]}) {mine.dice:.3f}"
+        if _key(mine) == _key(best):
+            verdicts[name] = "non-inferior"
+            lines.append(f"- {name}: {who} is the best cell itself.")
+            continue
+        ni = non_inferiority(by_seed[_key(mine)], by_seed[_key(best)], margin=margin)
+        verdicts[name], one_seed = ni["verdict"], one_seed or ni["n_seeds"] < 2
+        cost = _cost_text(_cost(runs, mine), _cost(runs, best))
+        if ni["verdict"] == "non-inferior":
+            said = f"non-inferior within {margin:g} {cost}"
+        elif ni["verdict"] == "inferior":
+            said = f"inferior by {-ni['diff']:.3f} [{-ni['ci_high']:.3f}, {-ni['ci_low']:.3f}], {cost}"
+        else:
+            said = f"inconclusive at margin {margin:g} (one-sided lower bound {ni['lower']:+.3f}), {cost}"
+        seeds = f"{ni['n_seeds']} seeds" if ni["n_seeds"] > 1 else "one seed"
+        lines.append(f"- {name}: {who} vs the best cell, {best.model} {LOSS_NAMES[best.loss]} {best.dice:.3f}: "
+                     f"{ni['diff']:+.3f} [{ni['ci_low']:+.3f}, {ni['ci_high']:+.3f}] ({seeds}): {said}.")
+    if len(verdicts) == len(GRID_DATASETS):
+        good = [n for n, v in verdicts.items() if v == "non-inferior"]
+        others = "; ".join(f"{v} on {n}" for n, v in verdicts.items() if v != "non-inferior")
+        lines.append(f"- **DeepLabV3+_RN50 is non-inferior within {margin:g} Dice to the best cell on every task**, as "
+                     "the poster concludes." if len(good) == len(verdicts) else
+                     f"- **DeepLabV3+_RN50 is non-inferior within {margin:g} Dice on {len(good)} of {len(verdicts)} "
+                     f"tasks** ({others}): at this scale the poster's conclusion is not shown everywhere.")
+    if one_seed:
+        lines.append("- One seed per configuration: the intervals cover the test images only, not training "
+                     "variability; more seeds make these verdicts about the configurations.")
     return "\n".join(lines)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.io import atomic_write, read_json
+from ..data.paths import shown_path
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..stats import pooled_dice_ci, run_ci
 from ..study.grid import ARCH_NAMES, DATASET_NAMES, LOSS_NAMES, model_label
@@ -111,7 +112,12 @@ def _weights_line(spec: RunSpec) -> str:
         return "trained from scratch (random initialisation; no ImageNet weights)"
     if spec.weights == "imagenet":
         return f"encoder initialised with ImageNet weights (smp-hub/{spec.encoder}.imagenet), then trained"
-    return f"encoder initialised from local weights `{spec.weights}`, then trained"
+    return f"encoder initialised from local weights `{_weights_name(spec.weights)}`, then trained"
+
+
+def _weights_name(weights: str) -> str:
+    """``imagenet``, ``none``, or a local weights file as :func:`~seg_utils.data.paths.shown_path` shows it."""
+    return weights if weights in _INITIALISATION else shown_path(weights)
 
 
 def _protocol(spec: RunSpec, metrics: dict) -> list[str]:
@@ -129,7 +135,8 @@ def _protocol(spec: RunSpec, metrics: dict) -> list[str]:
     ]
     poster = {k: RunSpec.default(k) for k in ("image_size", "epochs", "batch_size", "lr", "patience", "min_delta",
                                               "weights", "intensity", "augment", "schedule", *ADDED_FIELDS)}
-    changed = [f"`{k}={getattr(spec, k)}` (poster: {v})" for k, v in poster.items() if getattr(spec, k) != v]
+    changed = [f"`{k}={_weights_name(spec.weights) if k == 'weights' else getattr(spec, k)}` (poster: {v})"
+               for k, v in poster.items() if getattr(spec, k) != v]
     lines.append("- Differences from the poster's protocol: " + (", ".join(changed) if changed else "none"))
     if metrics.get("model_deviation"):
         lines.append(f"- Model deviation from stock smp: {metrics['model_deviation']}")
@@ -230,7 +237,8 @@ def model_card(run_dir: str | Path) -> str:
     out += ["## Intended use and limits", "",
             "- Research use only: a baseline of a reproducibility study. **Not a medical device**; not validated for "
             "diagnosis, treatment or any clinical decision.",
-            _INITIALISATION.get(spec.weights, f"- Encoder initialised from local weights `{spec.weights}`."),
+            _INITIALISATION.get(spec.weights, f"- Encoder initialised from local weights "
+                                              f"`{_weights_name(spec.weights)}`."),
             "- The numbers hold for the test split above; on images from other scanners, hospitals or populations "
             "(see External validation) they may be much lower. Check it on your own data with masks first.",
             "- A run on the synthetic demo data (the smoke profile) only shows that the pipeline works."]

@@ -11,18 +11,22 @@ import numpy as np
 import pandas as pd
 
 from ..data.io import atomic_write, read_json, write_csv
+from ..data.paths import shown_path, without_paths
 from ..study.grid import ARCH_NAMES, DATASET_NAMES, ENCODER_NAMES, LOSS_NAMES
 
-__all__ = ["DICE_PROTOCOL", "format_value", "to_markdown", "show", "dice_protocol", "save_table", "poster_layout",
-           "row_labels", "summary_table"]
+__all__ = ["DICE_PROTOCOL", "P_PREFIX", "format_p", "format_value", "to_markdown", "show", "dice_protocol",
+           "save_table", "poster_layout", "row_labels", "summary_table", "parameter_table"]
 
 DICE_PROTOCOL = (
     "Dice is computed per test image from the prediction thresholded at 0.5 (an empty prediction on an empty mask "
-    "scores 1, a non-empty prediction on an empty mask 0) and averaged over the test images; each configuration's "
-    "per-image Dice is first averaged over its training seeds, and the across-seed sd is reported separately. "
-    "Intervals are 95% BCa bootstrap intervals over test images (10,000 resamples); differences between "
-    "configurations are paired per image, tested with a two-sided Wilcoxon signed-rank test (zero differences split "
-    "between the signs) and Holm-adjusted within each table. This per-image mean is not the pooled Dice of one "
+    "scores 1, a non-empty prediction on an empty mask 0) and averaged over the test images. Training seeds are the "
+    "unit of evidence: a configuration's Dice is the mean over its seeds, with the across-seed sd and a 95% two-stage "
+    "bootstrap interval (seeds, then test images); two configurations are compared seed by seed (paired by seed "
+    "number), with a bootstrap p-value Holm-adjusted within each table, and a difference is called significant only "
+    "when its interval excludes 0 and it exceeds both configurations' across-seed sd (never on one seed). The "
+    "per-image tests (95% BCa interval over test images, two-sided Wilcoxon signed-rank test with zero differences "
+    "split between the signs, Holm-adjusted: columns p_images, p_images_holm) are a secondary column: they measure "
+    "the given training runs, not the configurations. This per-image mean is not the pooled Dice of one "
     "confusion matrix over all test pixels, which some papers and smp's reduction='micro' report: pooled Dice weights "
     "each image by its object size, so it is dominated by the large lesions and lungs and is typically higher than "
     "the per-image mean on ISIC and the lung sets, whereas the per-image mean gives every image equal weight and so "
@@ -31,14 +35,25 @@ DICE_PROTOCOL = (
 """One paragraph stating the Dice protocol, for the caption of every results table."""
 
 
+#: A column whose name starts with this holds p-values (``p_value``, ``p_holm``, ...): two significant digits.
+P_PREFIX = "p_"
+
+
+def format_p(value: float) -> str:
+    """A p-value in two significant digits (``2.5e-05``, ``0.095``, ``0.18``), never rounded to ``0.000``."""
+    return "—" if value is None or pd.isna(value) else f"{float(value):.2g}"
+
+
 def format_value(value: Any, column: str) -> str:
+    """A table cell as text: p-values (columns starting with :data:`P_PREFIX`) by :func:`format_p`, other floats to
+    3 decimals (1 from 10 on; whole counts as integers), NaN as a dash, booleans as yes/no."""
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return "—"
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if isinstance(value, float | np.floating):
-        if column.startswith("p_"):
-            return f"{value:.3g}"
+        if column.startswith(P_PREFIX):
+            return format_p(value)
         if float(value).is_integer() and column in ("starting", "final", "excluded", "used", "poster_starting",
                                                     "poster_final", "diff_final", "n"):
             return str(int(value))
@@ -47,8 +62,8 @@ def format_value(value: Any, column: str) -> str:
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table: floats to 3 decimals (p-values to 3 significant digits), NaN as a dash,
-    booleans as yes/no."""
+    """A GitHub-flavoured Markdown table, cells as :func:`format_value` writes them (p-values to 2 significant
+    digits)."""
     cols = [str(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.itertuples(index=False):
@@ -57,8 +72,9 @@ def to_markdown(df: pd.DataFrame) -> str:
 
 
 def show(df: pd.DataFrame, columns: list[str] | None = None, precision: int = 3):
-    """A table for reading in a notebook: floats to ``precision`` decimals, NaN as a dash, booleans as yes/no, text
-    left-aligned, no index, and the table's title and notes as its caption.
+    """A table for reading in a notebook: floats to ``precision`` decimals (p-values, the columns starting with
+    :data:`P_PREFIX`, to 2 significant digits), NaN as a dash, booleans as yes/no, text left-aligned, no index, and
+    the table's title and notes as its caption.
 
     Args:
         df: any table; the columns named in ``df.attrs["hidden"]`` (e.g. the raw arch / encoder keys beside the
@@ -80,6 +96,9 @@ def show(df: pd.DataFrame, columns: list[str] | None = None, precision: int = 3)
     parts = [f"<b>{html.escape(df.attrs['title'])}</b>"] if df.attrs.get("title") else []
     parts += [f"Note: {html.escape(n)}" for n in df.attrs.get("notes", [])]
     styler = shown.style.format(precision=precision, na_rep="—").hide(axis="index")
+    p_columns = [c for c in shown.columns if str(c).startswith(P_PREFIX) and pd.api.types.is_numeric_dtype(shown[c])]
+    if p_columns:
+        styler = styler.format(format_p, subset=p_columns)
     if text:
         styler = styler.set_properties(subset=text, **{"text-align": "left"})
     styler = styler.set_table_styles([{"selector": "caption", "props": "caption-side: top; text-align: left; "
@@ -170,5 +189,23 @@ def summary_table(path: str | Path) -> pd.DataFrame:
     rows = [{"artefact": a, "kind": kinds.get(Path(a).suffix, Path(a).suffix.lstrip(".")),
              "kb": -(-(results / a).stat().st_size // 1024) if (results / a).is_file() else None} for a in arts]
     df = pd.DataFrame(rows, columns=["artefact", "kind", "kb"])
-    df.attrs["title"] = f"Written to {results} (listed in {path.relative_to(results)})"
+    df.attrs["title"] = f"Written to {shown_path(results)} (listed in {path.relative_to(results)})"
     return df
+
+
+def parameter_table(params: Any) -> pd.DataFrame:
+    """A notebook's parameter table (``params.table()``) for reading: its folders (``results``, ``data_root``,
+    ``cache_dir``, ``resume_from`` and any ``*_dir``) shown as :func:`~seg_utils.data.paths.shown_path` shows them,
+    never as this machine's absolute paths.
+
+    Returns:
+        ``params.table()``'s columns (``parameter``, ``value``).
+    """
+    fields = params.to_dict()
+    folders = [str(getattr(params, "results", ""))] + [part.strip() for key, value in fields.items()
+                                                       if isinstance(value, str) and key.endswith(("_dir", "_root",
+                                                                                                    "resume_from"))
+                                                       for part in value.split(",")]
+    table = params.table()
+    table["value"] = [without_paths(v, folders) if isinstance(v, str) else v for v in table["value"]]
+    return table

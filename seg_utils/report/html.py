@@ -1,21 +1,19 @@
 """Reports of an executed study: HTML renderings of the notebooks, failure messages, ``results/index.html``.
 
-Used by ``run_all.sh`` (through ``python -m seg_utils.report``)::
-
-    python -m seg_utils.report render <results>/notebooks/*.ipynb --index <results>
-    python -m seg_utils.report error  <results>/notebooks/01_dataset_isic2018.ipynb
-    python -m seg_utils.report index  <results>
+Used by ``run_all.sh`` through ``python -m seg_utils.report`` (:mod:`seg_utils.report.__main__`), which also
+publishes a results folder (:mod:`.publish`).
 
 ``render`` writes, beside each executed notebook, ``<stem>.html`` (with code) and ``<stem>.report.html`` (the
 reader's version: nbconvert's ``--no-input``, i.e. no code cells and no prompts), all in one process (importing
 nbconvert costs more than rendering). ``index`` links every report, table (CSV + Markdown, shown inline) and figure
-(PNG + PDF) under the results folder, grouped by the notebook that made it (from ``summaries/<name>.json``, written
-by ``study.write_summary``).
+(PNG, and PDF where there is one) under the results folder, grouped by the notebook that made it (from
+``summaries/<name>.json``, written by ``study.write_summary``), and opens with what differs from the poster
+(:mod:`.deviations`). It links only files that exist, so it can be rebuilt in a folder that holds a subset (a
+published one).
 """
 
 from __future__ import annotations
 
-import argparse
 import html
 import os
 from datetime import datetime
@@ -23,13 +21,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..data.paths import shown_path
 from ..study.summary import summary_path
+from .deviations import dataset_names, deviation_box
 from .display import format_value
 from .results import read_summaries
 
-__all__ = ["render", "notebook_error", "build_index", "main"]
+__all__ = ["READER_SUFFIX", "render", "notebook_error", "build_index"]
 
-_READER_SUFFIX = ".report.html"
+#: The reader's version of a rendered notebook (no code).
+READER_SUFFIX = ".report.html"
 
 
 def render(notebook: str | Path) -> list[Path]:
@@ -45,7 +46,7 @@ def render(notebook: str | Path) -> list[Path]:
     nb = nbformat.read(notebook, as_version=4)
     out = []
     for suffix, options in ((".html", {}),
-                            (_READER_SUFFIX, {"exclude_input": True, "exclude_input_prompt": True,
+                            (READER_SUFFIX, {"exclude_input": True, "exclude_input_prompt": True,
                                               "exclude_output_prompt": True})):
         body, _ = HTMLExporter(**options).from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
         target = notebook.with_name(notebook.stem + suffix)
@@ -86,15 +87,24 @@ table.files{border-collapse:collapse;width:100%} table.files td,table.files th{b
 padding:.35em .5em;text-align:left;vertical-align:top}
 table.data{border-collapse:collapse;font-size:.85em;margin:.5em 0} table.data td,table.data th{border:1px solid #ddd;
 padding:.2em .45em;text-align:right} table.data th{background:#f5f5f5}
-.figs{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0;width:340px} figure img{width:340px;border:1px solid #ddd}
+.figs{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0;width:560px;max-width:100%}
+figure img{width:100%;border:1px solid #ddd;cursor:zoom-in}
 figcaption{font-size:.85em;color:#444} details{margin:.4em 0;overflow-x:auto} summary{cursor:pointer}
 .missing{color:#b00}
 """
 
 
 def _link(path: Path, base: Path, text: str | None = None) -> str:
+    """A link to ``path`` relative to ``base``; empty where ``path`` is not a file (the index links only what
+    exists)."""
+    if not path.is_file():
+        return ""
     rel = os.path.relpath(path, base).replace(os.sep, "/")
     return f'<a href="{html.escape(rel)}">{html.escape(text or path.name)}</a>'
+
+
+def _joined(*links: str) -> str:
+    return " · ".join(x for x in links if x)
 
 
 def _table_html(csv: Path) -> str:
@@ -124,33 +134,36 @@ def _tables_section(results: Path, csvs: list[Path], open_names: tuple[str, ...]
     for csv in csvs:
         md = csv.with_suffix(".md")
         title = _md_title(md) if md.is_file() else csv.stem
-        links = " · ".join([_link(csv, results, "csv")] + ([_link(md, results, "md")] if md.is_file() else []))
         is_open = " open" if csv.stem in open_names else ""
         parts.append(f"<details{is_open}><summary><b>{html.escape(title)}</b> <code>{html.escape(csv.stem)}</code> "
-                     f"({links})</summary>{_table_html(csv)}</details>")
+                     f"({_joined(_link(csv, results, 'csv'), _link(md, results, 'md'))})</summary>{_table_html(csv)}"
+                     "</details>")
     return "\n".join(parts)
 
 
 def _figures_section(results: Path, pngs: list[Path]) -> str:
+    """Each figure shown at the page's half width, the picture a link to the full-size image."""
     cards = []
     for png in pngs:
-        pdf = png.with_suffix(".pdf")
-        rel = png.relative_to(results).as_posix()
-        extra = f" · {_link(pdf, results, 'pdf')}" if pdf.is_file() else ""
-        cards.append(f'<figure><a href="{html.escape(rel)}"><img src="{html.escape(rel)}" alt="{html.escape(rel)}">'
-                     f"</a><figcaption>{html.escape(rel)} ({_link(png, results, 'png')}{extra})</figcaption></figure>")
+        rel = html.escape(png.relative_to(results).as_posix())
+        links = _joined(_link(png, results, "full size"), _link(png.with_suffix(".pdf"), results, "pdf"))
+        cards.append(f'<figure><a href="{rel}" title="full size"><img src="{rel}" alt="{rel}" loading="lazy"></a>'
+                     f"<figcaption>{rel} ({links})</figcaption></figure>")
     return f"<div class='figs'>{''.join(cards)}</div>" if cards else ""
 
 
-_TITLES = {
-    "table_encoders": "Table 1: encoder comparison (ISIC 2018, BCE)",
-    "table_losses": "Table 2: loss comparison (BCE vs Log-Cosh Dice)",
-    "table_literature": "CBIS-DDSM literature comparison and data-quality counts",
-    "dataset_isic2018": "ISIC 2018 (skin lesions)",
-    "dataset_chest_xray": "Chest X-ray (Shenzhen to Montgomery)",
-    "dataset_cbis_ddsm": "CBIS-DDSM (masses)",
-    "predict": "Predictions of a trained run on new images",
-}
+def _titles(results: Path) -> dict[str, str]:
+    """Each notebook's heading, naming the release read where it is not the poster's (:func:`dataset_names`)."""
+    names = dataset_names(results)
+    return {
+        "table_encoders": f"Table 1: encoder comparison ({names['isic2018']}, BCE)",
+        "table_losses": "Table 2: loss comparison (BCE vs Log-Cosh Dice)",
+        "table_literature": "CBIS-DDSM literature comparison and data-quality counts",
+        "dataset_isic2018": f"{names['isic2018']} (skin lesions)",
+        "dataset_chest_xray": "Chest X-ray (Shenzhen to Montgomery)",
+        "dataset_cbis_ddsm": "CBIS-DDSM (masses)",
+        "predict": "Predictions of a trained run on new images",
+    }
 
 
 def _summary_name(notebook_stem: str) -> str:
@@ -159,25 +172,54 @@ def _summary_name(notebook_stem: str) -> str:
     return rest if head.isdigit() and rest else notebook_stem
 
 
+def _notebook_stems(results: Path) -> list[str]:
+    """The notebooks of the results folder: those with an executed copy, a rendering or a log."""
+    folder = results / "notebooks"
+    stems = {p.name.removesuffix(READER_SUFFIX) if p.name.endswith(READER_SUFFIX) else p.stem
+             for p in folder.glob("*") if p.suffix in (".ipynb", ".html", ".log") and p.is_file()}
+    return sorted(stems)
+
+
+def _notebooks_section(results: Path, by_name: dict[str, dict], claimed: set[str]) -> str:
+    rows = []
+    for stem in _notebook_stems(results):
+        nb = results / "notebooks" / f"{stem}.ipynb"
+        files = (nb.with_name(stem + READER_SUFFIX), nb.with_suffix(".html"), nb, nb.with_suffix(".log"))
+        links = _joined(*(_link(p, results, t) for p, t in zip(files, ("report", "with code", "notebook", "log"),
+                                                                  strict=True)))
+        if not files[0].is_file():
+            links = "<span class='missing'>no report</span>" + (f" · {links}" if links else "")
+        done = by_name.get(_summary_name(stem))
+        state = (f"finished {html.escape(done.get('finished', '?'))}" if done
+                 else "<span class='missing'>no summary: failed or still running</span>")
+        rows.append(f"<tr><td><b>{html.escape(stem)}</b></td><td>{links}</td><td>{state}</td></tr>")
+        claimed.update(p.relative_to(results).as_posix() for p in files if p.is_file())
+    if not rows:
+        return "<h2>Notebooks</h2><p class='missing'>no executed notebook yet</p>"
+    return ("<h2>Notebooks</h2><table class='files'><tr><th>notebook</th><th>reports</th><th>status</th></tr>"
+            + "".join(rows) + "</table>")
+
+
 def _section_order(summary: dict) -> tuple[int, str]:
     """The comparison tables first (the poster's headline numbers), then the datasets, then anything else."""
-    names = list(_TITLES)
+    names = ["table_encoders", "table_losses", "table_literature", "dataset_isic2018", "dataset_chest_xray",
+             "dataset_cbis_ddsm", "predict"]
     name = summary.get("notebook", "")
     return (names.index(name) if name in names else len(names), name)
 
 
 def build_index(results: str | Path) -> Path:
-    """Write ``<results>/index.html`` linking every report, table and figure, grouped by notebook.
+    """Write ``<results>/index.html``: what differs from the poster (:func:`~.deviations.deviation_box`), then every
+    report, table and figure, grouped by notebook. Only files that exist are linked.
 
     Returns:
         The index path.
     """
     results = Path(results).resolve()
-    summaries = read_summaries(results)
-    notebooks = sorted((results / "notebooks").glob("*.ipynb"))
+    summaries = [s for s in read_summaries(results) if "notebook" in s]  # a notebook's, not e.g. a recommendation
     claimed: set[str] = set()
-    body = [f"<h1>Segmentation study: results</h1><p class='meta'>{html.escape(str(results))} · index written "
-            f"{datetime.now().strftime('%Y-%m-%d %H:%M')}</p>"]
+    body = [f"<h1>Segmentation study: results</h1><p class='meta'>{html.escape(shown_path(results))} · index written "
+            f"{datetime.now().strftime('%Y-%m-%d %H:%M')}</p>", deviation_box(results)]
     synthetic = [s["notebook"] for s in summaries if "data_root" in s.get("parameters", {})
                  and not s["parameters"]["data_root"]]
     if synthetic:
@@ -186,24 +228,8 @@ def build_index(results: str | Path) -> Path:
                     "end; they are not comparable with the poster's. Run <code>./run_all.sh --profile paper "
                     "--data-root DIR</code> for the real study.</p>")
     by_name = {s["notebook"]: s for s in summaries}
-    rows = []
-    for nb in notebooks:
-        code, reader = nb.with_suffix(".html"), nb.with_name(nb.stem + _READER_SUFFIX)
-        links = [_link(reader, results, "report") if reader.is_file() else "<span class='missing'>no report</span>",
-                 _link(code, results, "with code") if code.is_file() else "",
-                 _link(nb, results, "notebook")]
-        log = nb.with_suffix(".log")
-        if log.is_file():
-            links.append(_link(log, results, "log"))
-        done = by_name.get(_summary_name(nb.stem))
-        state = (f"finished {html.escape(done.get('finished', '?'))}" if done
-                 else "<span class='missing'>no summary: failed or still running</span>")
-        rows.append(f"<tr><td><b>{html.escape(nb.stem)}</b></td><td>{' · '.join(x for x in links if x)}</td>"
-                    f"<td>{state}</td></tr>")
-        claimed.update(p.relative_to(results).as_posix() for p in (code, reader, nb, log) if p.is_file())
-    body.append("<h2>Notebooks</h2>")
-    body.append("<table class='files'><tr><th>notebook</th><th>reports</th><th>status</th></tr>" + "".join(rows)
-                + "</table>" if rows else "<p class='missing'>no executed notebook yet</p>")
+    body.append(_notebooks_section(results, by_name, claimed))
+    titles = _titles(results)
     main_tables = ("table1_encoders", "table2_losses", "literature_cbis_ddsm", "quality")
     for s in sorted(summaries, key=_section_order):
         arts = [results / a for a in s.get("artefacts", [])]
@@ -213,14 +239,12 @@ def build_index(results: str | Path) -> Path:
         claimed.update(a.with_suffix(".md").relative_to(results).as_posix() for a in csvs)
         summary_file = summary_path(results, s["notebook"])
         claimed.add(summary_file.relative_to(results).as_posix())
-        title = _TITLES.get(s["notebook"], s["notebook"])
-        reports = [p for p in notebooks if _summary_name(p.stem) == s["notebook"]]
-        report_link = ""
-        if reports and reports[0].with_name(reports[0].stem + _READER_SUFFIX).is_file():
-            report_link = " · " + _link(reports[0].with_name(reports[0].stem + _READER_SUFFIX), results, "report")
-        finished = html.escape(s.get("finished", "?"))
-        body.append(f"<h2>{html.escape(title)}</h2><p class='meta'>{html.escape(s['notebook'])} · finished {finished}"
-                    f"{report_link} · {_link(summary_file, results, 'summary.json')}</p>")
+        report = results / "notebooks" / next((f"{stem}{READER_SUFFIX}" for stem in _notebook_stems(results)
+                                               if _summary_name(stem) == s["notebook"]), "-")
+        links = _joined(f"finished {html.escape(s.get('finished', '?'))}", _link(report, results, "report"),
+                        _link(summary_file, results, "summary.json"))
+        body.append(f"<h2>{html.escape(titles.get(s['notebook'], s['notebook']))}</h2><p class='meta'>"
+                    f"{html.escape(s['notebook'])} · {links}</p>")
         body.append(_tables_section(results, csvs, main_tables))
         body.append(_figures_section(results, pngs))
     others_csv = [p for p in sorted((results / "tables").glob("*.csv")) if p.relative_to(results).as_posix()
@@ -240,28 +264,3 @@ def build_index(results: str | Path) -> Path:
     index = results / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m seg_utils.report", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("render", help="write <stem>.html and <stem>.report.html beside executed notebooks")
-    r.add_argument("notebooks", type=Path, nargs="+")
-    r.add_argument("--index", type=Path, metavar="RESULTS", help="then write RESULTS/index.html (one process)")
-    e = sub.add_parser("error", help="print the failing cell's error of a partially executed notebook")
-    e.add_argument("notebook", type=Path)
-    i = sub.add_parser("index", help="write <results>/index.html")
-    i.add_argument("results", type=Path)
-    args = p.parse_args(argv)
-    if args.command == "render":
-        for notebook in args.notebooks:
-            for path in render(notebook):
-                print(path)
-        if args.index:
-            print(build_index(args.index))
-    elif args.command == "error":
-        print(notebook_error(args.notebook))
-    else:
-        print(build_index(args.results))
-    return 0
-

@@ -10,9 +10,11 @@ import pandas as pd
 from ..data.crops import CROP_CONTEXT, CROP_MIN_SIDE
 from ..study.grid import DATASET_NAMES, GRID_DATASETS
 from ..study.reference import poster_quality
+from .deviations import RELEASE_NAMES
 from .tables import with_data_notes
 
-__all__ = ["QUALITY_COLUMNS", "CBIS_UNITS", "cbis_task_note", "quality_table", "quality_checks", "table_quality"]
+__all__ = ["QUALITY_COLUMNS", "CBIS_UNITS", "cbis_task_note", "release_notes", "quality_table", "quality_checks",
+           "table_quality"]
 
 
 QUALITY_COLUMNS = ["dataset", "split", "source", "unit", "starting", "excluded", "final", "used", "poster_starting",
@@ -33,6 +35,32 @@ def cbis_task_note(task: str) -> str:
     return ("CBIS-DDSM, task whole: one row per mammogram, its masses' ROI masks united (CBIS-DDSM has about 1231 / "
             "361 mass mammograms and 1318 / 378 mass abnormalities); the poster's 1301 / 377 count abnormalities, so "
             "the counts differ by design (cbis_task='mass_crop' counts abnormalities).")
+
+
+def release_notes(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``df`` (a quality table) with ``diff_final`` blank on the splits whose ``source`` is not the release the
+    poster counted (e.g. the ISIC 2017 layout read for the poster's ISIC 2018), and one note per dataset saying so:
+    counts of another release are not images lost or gained.
+
+    Returns:
+        ``(table, notes)``.
+    """
+    ref = poster_quality().rename(columns={"source": "_poster_source"})[["dataset", "split", "_poster_source"]]
+    out = df.merge(ref, on=["dataset", "split"], how="left")
+    other = out.source.notna() & out._poster_source.notna() & out.source.ne(out._poster_source)
+    out["diff_final"] = out.diff_final.astype("Int64").mask(other)
+    notes = []
+    for ds, rows in out[other].groupby("dataset", sort=False):
+        ours = ", ".join(dict.fromkeys(RELEASE_NAMES.get(s, s) for s in rows.source))
+        poster = ", ".join(dict.fromkeys(RELEASE_NAMES.get(s, s) for s in rows._poster_source))
+        counts = " / ".join(f"{r.split} {_count(r.final)} vs {_count(r.poster_final)}" for r in rows.itertuples())
+        notes.append(f"{DATASET_NAMES.get(ds, ds)}: the {ours} release was read, not the poster's {poster}: its counts "
+                     f"({counts}) are of another release, not images lost or gained, so diff_final is left blank.")
+    return out.drop(columns="_poster_source"), notes
+
+
+def _count(value: Any) -> str:
+    return "—" if pd.isna(value) else str(int(value))
 
 
 def quality_table(data: Any) -> pd.DataFrame:
@@ -67,10 +95,13 @@ def quality_table(data: Any) -> pd.DataFrame:
     df = df.sort_values("split", key=lambda s: s.map(order)).reset_index(drop=True)[QUALITY_COLUMNS]
     counts = ["starting", "excluded", "final", "used", "poster_starting", "poster_final", "diff_final"]
     df[counts] = df[counts].astype("Int64")  # counts stay integers beside the poster's blanks
-    df.attrs["title"] = f"Data quality inspection, {DATASET_NAMES.get(data.dataset, data.dataset)}"
+    df, releases = release_notes(df)
+    name = DATASET_NAMES.get(data.dataset, data.dataset)
+    read = ", ".join(dict.fromkeys(RELEASE_NAMES.get(s, s) for s in ours.source.dropna()))
+    df.attrs["title"] = f"Data quality inspection, {f'{read} (read for the poster: {name})' if releases else name}"
     df.attrs["notes"] = ["starting: manifest rows (images and masks, orphans included); final: after the "
                          "inspection; used: what the runs train and test on (after limit); poster: the poster's "
-                         "counts (blank where it gives none)."] + ([cbis_task_note(task)] if task else [])
+                         "counts (blank where it gives none)."] + releases + ([cbis_task_note(task)] if task else [])
     return df
 
 
@@ -114,9 +145,9 @@ def table_quality(results: str | Path) -> pd.DataFrame:
             r = ref[ref.dataset == ds]
             frames.append(pd.DataFrame({"dataset": ds, "split": r.split, "source": r.source,
                                         "poster_starting": r.starting, "poster_final": r.final}))
-    df = pd.concat(frames, ignore_index=True).reindex(columns=QUALITY_COLUMNS)
+    df, releases = release_notes(pd.concat(frames, ignore_index=True).reindex(columns=QUALITY_COLUMNS))
     units = set(df[df.dataset == "cbis_ddsm"].unit.dropna())
-    notes += [cbis_task_note(t) for t, u in CBIS_UNITS.items() if u in units]
+    notes += releases + [cbis_task_note(t) for t, u in CBIS_UNITS.items() if u in units]
     df.attrs["notes"] = notes
     return with_data_notes(df, "Data quality inspection: counts per split, ours beside the poster's", results,
                            GRID_DATASETS)

@@ -2,15 +2,16 @@
 
 Every score table has one row per configuration (dataset, architecture, encoder, loss) and the columns of
 :data:`SCORE_COLUMNS`: our mean per-image Dice (seeds pooled per image, :func:`seg_utils.stats.pool_seeds`), its
-95% bootstrap interval (:func:`seg_utils.stats.run_ci`), the mean and sd across seeds, the poster's value, the
-difference (ours - poster) and whether the poster's value lies inside our interval. A configuration without a
-complete run stays in the table as ``missing`` with NaN values, and the table's notes say so.
+95% BCa bootstrap interval over test images (:func:`seg_utils.stats.run_ci`), the poster's value, the difference
+(ours - poster) and whether the poster's value lies inside our interval; then the seeds: their number, the mean and
+sd of the per-seed means, and the 95% two-stage interval that resamples seeds, then images
+(``seed_ci_low, seed_ci_high``, :func:`seg_utils.stats.hierarchical_ci`; with one seed it is the image bootstrap).
+A configuration without a complete run stays in the table as ``missing`` with NaN values, and the notes say so.
 
-The tables and their comparisons (:func:`seg_utils.stats.compare_all`, Holm-adjusted within each table):
+The tables (their comparisons over seeds are :mod:`.comparisons`):
 
-- Table 1 (:func:`table_encoders`, :func:`compare_encoders`): ISIC 2018, BCE, U-Net / DeepLabV3+ x VGG19 /
-  ResNet50 / DenseNet121; each pair of encoders within an architecture and the two architectures per encoder.
-- Table 2 (:func:`table_losses`, :func:`compare_losses`): BCE vs Log-Cosh Dice per ResNet50 model and dataset.
+- Table 1 (:func:`table_encoders`): ISIC 2018, BCE, U-Net / DeepLabV3+ x VGG19 / ResNet50 / DenseNet121.
+- Table 2 (:func:`table_losses`): BCE vs Log-Cosh Dice per ResNet50 model and dataset.
 - The CBIS-DDSM literature comparison (:func:`table_literature`); the data-quality counts are in :mod:`.quality`.
 
 Notes and the title travel in ``DataFrame.attrs`` (``title``, ``notes``); :func:`save_table` writes them with the
@@ -19,22 +20,20 @@ Dice protocol (:data:`.display.DICE_PROTOCOL`) into the Markdown caption.
 
 from __future__ import annotations
 
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..stats import COMPARE_COLUMNS, compare_all, pool_seeds, run_ci, seed_summary
+from ..data.paths import shown_path
+from ..stats import hierarchical_ci, pool_seeds, run_ci, seed_summary
 from ..study.grid import (
     ARCH_NAMES,
     DATASET_NAMES,
     ENCODER_NAMES,
     GRID_DATASETS,
     LOSS_NAMES,
-    POSTER_ARCHS,
-    POSTER_ENCODERS,
     POSTER_LOSSES,
     TABLE1_CONFIGS,
     TABLE2_ROWS,
@@ -43,15 +42,16 @@ from ..study.grid import (
 )
 from ..study.reference import poster_dice, poster_literature
 from ..study.splits import TEST_SEED
+from .deviations import CBIS_TASK_NAMES, dataset_names, release_read
 from .display import row_labels
 from .results import KEY, minutes, read_metrics, read_per_image, read_spec, read_summary, select_runs
 
-__all__ = ["SCORE_COLUMNS", "score_runs", "dataset_table", "table_encoders", "table_losses", "compare_encoders",
-           "compare_losses", "table_literature", "data_notes", "with_data_notes", "per_image_of", "test_source_note"]
+__all__ = ["SCORE_COLUMNS", "score_runs", "dataset_table", "table_encoders", "table_losses", "table_literature",
+           "data_notes", "with_data_notes", "per_image_of", "seeds_of", "test_source_note"]
 
 SCORE_COLUMNS = ["dataset", "model", "loss", "dice", "ci_low", "ci_high", "poster", "diff", "poster_in_ci", "n_images",
-                 "n_seeds", "seed_mean", "seed_sd", "hd95", "hd95_misses", "hd95_penalised", "minutes", "status",
-                 "reason", "arch", "encoder"]
+                 "n_seeds", "seed_mean", "seed_sd", "seed_ci_low", "seed_ci_high", "hd95", "hd95_misses",
+                 "hd95_penalised", "minutes", "status", "reason", "arch", "encoder"]
 """Columns of every score table (see the module docstring)."""
 
 
@@ -120,11 +120,13 @@ def score_runs(runs: pd.DataFrame, configs: list[tuple[str, str, str, str]]) -> 
             table, by_seed, facts = hit
             ci = run_ci(table, "dice")
             spread = seed_summary(by_seed)
+            seeds = hierarchical_ci(by_seed)
             mean = {k: _finite_mean([f.get(k) for f in facts]) for k in
                     ("hd95_mean", "hd95_misses", "hd95_penalised_mean", "minutes")}
             row.update({"status": "ok", "n_seeds": len(by_seed), "n_images": ci["n"], "dice": ci["mean"],
                         "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "seed_mean": spread["mean"],
-                        "seed_sd": spread["sd"], "hd95": mean["hd95_mean"], "hd95_misses": mean["hd95_misses"],
+                        "seed_sd": spread["sd"], "seed_ci_low": seeds["ci_low"], "seed_ci_high": seeds["ci_high"],
+                        "hd95": mean["hd95_mean"], "hd95_misses": mean["hd95_misses"],
                         "hd95_penalised": mean["hd95_penalised_mean"], "minutes": mean["minutes"]})
         rows.append(row)
     df = pd.DataFrame(rows).reindex(columns=SCORE_COLUMNS)
@@ -133,23 +135,27 @@ def score_runs(runs: pd.DataFrame, configs: list[tuple[str, str, str, str]]) -> 
                                                                                strict=True)], dtype="boolean")
     df.attrs["notes"] = ([f"no complete run, shown as missing: {', '.join(missing)}"] if missing else []) + (
         [f"failed (rerun to try again): {'; '.join(failed)}"] if failed else [])
-    df.attrs["hidden"] = ["arch", "encoder"] + (["seed_mean", "seed_sd"] if df.n_seeds.max() <= 1 else []) + (
+    single = ["seed_mean", "seed_sd", "seed_ci_low", "seed_ci_high"] if df.n_seeds.max() <= 1 else []
+    df.attrs["hidden"] = ["arch", "encoder"] + single + (
         [] if failed else ["reason"])
     return df
 
 
-def dataset_table(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
+def dataset_table(runs: pd.DataFrame, dataset: str, configs: list[tuple[str, str, str]] | None = None,
+                  label: str = "") -> pd.DataFrame:
     """Per-configuration Dice with CI of one dataset's grid (:func:`seg_utils.study.grid.poster_grid`), seeds pooled.
 
     Args:
         runs: the dataset notebook's ``study.run_grid`` table.
         dataset: the dataset.
+        configs: the ``(arch, encoder, loss)`` the notebook ran (its ``params.grid``; default: the poster's grid).
+        label: how the title names the data (default: the poster's name of the dataset).
 
     Returns:
         See :func:`score_runs`.
     """
-    df = score_runs(runs, [(dataset, *c) for c in poster_grid(dataset)])
-    df.attrs["title"] = f"Dice per configuration, {DATASET_NAMES[dataset]}"
+    df = score_runs(runs, [(dataset, *c) for c in (configs if configs is not None else poster_grid(dataset))])
+    df.attrs["title"] = f"Dice per configuration, {label or DATASET_NAMES.get(dataset, dataset)}"
     specs = [read_spec(d) for d in runs.get("run_dir", [])]
     df.attrs["notes"] = list(df.attrs.get("notes", [])) + sorted({test_source_note(s.get("test_source", "official"),
                                                                                    s.get("test_fraction", 0.2))
@@ -167,14 +173,18 @@ def test_source_note(test_source: str, test_fraction: float) -> str:
 
 
 def data_notes(results: str | Path, datasets: tuple[str, ...] = GRID_DATASETS) -> list[str]:
-    """One note per dataset on where its runs' data came from (read from the dataset notebook's summary)."""
+    """One note per dataset on where its runs' data came from (the dataset notebook's summary): the folder, as
+    :func:`~seg_utils.data.paths.shown_path` shows it, and the release read where it is not the poster's
+    (:func:`~.deviations.release_read`)."""
     notes = []
     for ds in datasets:
         p = read_summary(results, f"dataset_{ds}").get("parameters")
         if p is None:
             continue
+        release = release_read(results, ds)
+        read = f"the {release} release (not the poster's {DATASET_NAMES[ds]}) read" if release else "data"
         src = ("SYNTHETIC demo data (the numbers only show that the pipeline works; they are not comparable with "
-               "the poster)" if not p.get("data_root") else f"data under {p['data_root']}")
+               "the poster)" if not p.get("data_root") else f"{read} under {shown_path(p['data_root'])}")
         notes.append(f"{DATASET_NAMES[ds]}: {src}; {p.get('image_size')} px, up to {p.get('epochs')} epochs, "
                      f"weights {p.get('weights')}, limit {p.get('limit') or 'none'}.")
         held_out = test_source_note(p.get("test_source", "official"), p.get("test_fraction", 0.2))
@@ -184,7 +194,13 @@ def data_notes(results: str | Path, datasets: tuple[str, ...] = GRID_DATASETS) -
 
 
 def with_data_notes(df: pd.DataFrame, title: str, results: str | Path, datasets: tuple[str, ...]) -> pd.DataFrame:
-    """``df`` with its title, and a note per dataset on where its runs' data came from (:func:`data_notes`)."""
+    """``df`` with its title, naming the release read where it is not the poster's (``ISIC 2017 read for the
+    poster's ISIC 2018``, :func:`~.deviations.dataset_names`), and a note per dataset on where its runs' data came
+    from (:func:`data_notes`)."""
+    names = dataset_names(results)
+    for ds in datasets:
+        if names[ds] != DATASET_NAMES[ds]:
+            title = title.replace(DATASET_NAMES[ds], f"{names[ds]} read for the poster's {DATASET_NAMES[ds]}")
     df.attrs["title"] = title
     df.attrs["notes"] = list(df.attrs.get("notes", [])) + data_notes(results, datasets)
     return df
@@ -204,92 +220,53 @@ def table_losses(results: str | Path) -> pd.DataFrame:
     return with_data_notes(df, "Table 2: loss comparison (Dice)", results, GRID_DATASETS)
 
 
-def _compare(results: str | Path, dataset: str | None, pairs: list[tuple[tuple, tuple, str]],
-             alpha: float, with_loss: bool) -> pd.DataFrame:
-    pooled = {k: v[0] for k, v in _pooled(select_runs(results, dataset)).items()}
-
-    def name(c: tuple) -> str:
-        return f"{DATASET_NAMES.get(c[0], c[0])} {model_label(c[1], c[2])} {LOSS_NAMES.get(c[3], c[3])}"
-
-    def short(c: tuple) -> str:  # the comparison column names the rest
-        return f"{model_label(c[1], c[2])} {LOSS_NAMES.get(c[3], c[3])}" if with_loss else model_label(c[1], c[2])
-
-    present = [(a, b, what) for a, b, what in pairs if a in pooled and b in pooled]
-    absent = [(a, b, what) for a, b, what in pairs if not (a in pooled and b in pooled)]
-    if present:
-        table = compare_all({name(k): v for k, v in pooled.items()}, [(name(a), name(b)) for a, b, _ in present],
-                            alpha=alpha)
-    else:
-        table = pd.DataFrame(columns=COMPARE_COLUMNS)
-    table.insert(0, "comparison", [what for _, _, what in present])
-    table["a"], table["b"] = [short(a) for a, _, _ in present], [short(b) for _, b, _ in present]
-    gaps = pd.DataFrame({"comparison": [w for _, _, w in absent], "a": [short(a) for a, _, _ in absent],
-                         "b": [short(b) for _, b, _ in absent], "significant": False})
-    out = pd.concat([table, gaps], ignore_index=True) if len(gaps) else table
-    out["significant"] = out["significant"].astype(bool)
-    notes = [f"diff = b - a (mean of per-image differences); p: two-sided Wilcoxon signed-rank, Holm-adjusted over "
-             f"the {len(present)} comparisons of this table; significant = p_holm < {alpha}."]
-    if absent:
-        notes.append(f"not compared (a configuration has no complete run): {len(absent)} pair(s), shown with NaN.")
-    out.attrs["notes"] = notes
-    return out.reindex(columns=["comparison", *COMPARE_COLUMNS])
-
-
-def compare_encoders(results: str | Path, alpha: float = 0.05) -> pd.DataFrame:
-    """Table 1's paired comparisons: every pair of encoders within each architecture, and U-Net vs DeepLabV3+ per
-    encoder, on the same ISIC 2018 test images; Holm-adjusted as one family.
-
-    Returns:
-        DataFrame with columns ``comparison`` and :data:`seg_utils.stats.COMPARE_COLUMNS`.
+def seeds_of(results: str | Path, dataset: str | None = None) -> dict[tuple, dict[int, pd.DataFrame]]:
+    """``{(dataset, arch, encoder, loss): {seed: per-image table}}`` of the complete grid runs (:func:`select_runs`).
     """
-    pairs = [(("isic2018", a, e1, "bce"), ("isic2018", a, e2, "bce"), f"encoders within {ARCH_NAMES[a]}")
-             for a in POSTER_ARCHS for e1, e2 in combinations(POSTER_ENCODERS, 2)]
-    pairs += [(("isic2018", "unet", e, "bce"), ("isic2018", "deeplabv3plus", e, "bce"),
-               f"architectures with {ENCODER_NAMES[e]}") for e in POSTER_ENCODERS]
-    df = _compare(results, "isic2018", pairs, alpha, with_loss=False)
-    return with_data_notes(df, "Table 1: paired comparisons (ISIC 2018, BCE)", results, ("isic2018",))
-
-
-def compare_losses(results: str | Path, alpha: float = 0.05) -> pd.DataFrame:
-    """Table 2's paired comparisons: BCE (a) vs Log-Cosh Dice (b) per model and dataset; Holm-adjusted together.
-
-    Returns:
-        DataFrame with columns ``comparison`` and :data:`seg_utils.stats.COMPARE_COLUMNS`.
-    """
-    pairs = [((ds, a, "resnet50", "bce"), (ds, a, "resnet50", "logcosh_dice"),
-              f"losses, {model_label(a, 'resnet50')} on {DATASET_NAMES[ds]}") for ds, a in TABLE2_ROWS]
-    df = _compare(results, None, pairs, alpha, with_loss=True)
-    return with_data_notes(df, "Table 2: paired comparisons, BCE vs Log-Cosh Dice", results, GRID_DATASETS)
+    return {k: v[1] for k, v in _pooled(select_runs(results, dataset)).items()}
 
 
 def table_literature(results: str | Path) -> pd.DataFrame:
-    """The poster's CBIS-DDSM literature comparison with our best CBIS-DDSM configuration added.
+    """The poster's CBIS-DDSM literature comparison with our best CBIS-DDSM configuration added, each row marked
+    comparable with ours or not by one rule: the same task variant (whole mammogram, oracle crop around each mass,
+    crop found by a detector; :data:`~.deviations.CBIS_TASK_NAMES`) as our runs (their ``cbis_task``).
 
     Returns:
-        DataFrame with columns ``work, model, loss, dice, ci_low, ci_high, poster, diff, setting, source``:
-        the literature rows as reported on the poster (``source`` = ``poster``), then ``this study``: the
-        configuration with the highest mean Dice among our CBIS-DDSM runs, its interval, and the poster's value
-        for that same configuration (NaN row when there is no CBIS-DDSM run).
+        DataFrame with columns ``work, model, loss, dice, ci_low, ci_high, poster, diff, task, comparable, setting,
+        source``: the literature rows as reported on the poster (``source`` = ``poster``; ``task`` as the poster
+        states it, or ``not stated on the poster``), then ``this study``: the configuration with the highest mean
+        Dice among our CBIS-DDSM runs, its interval, its task variant, and the poster's value for that same
+        configuration (NaN row when there is no CBIS-DDSM run).
     """
     lit = poster_literature()
     lit = lit.assign(ci_low=np.nan, ci_high=np.nan, poster=np.nan, diff=np.nan, source="poster")
-    scores = score_runs(select_runs(results, "cbis_ddsm"), [("cbis_ddsm", *c) for c in poster_grid("cbis_ddsm")])
+    runs = select_runs(results, "cbis_ddsm")
+    tasks = list(dict.fromkeys(runs.cbis_task)) if "cbis_task" in runs else []
+    task = tasks[0] if len(tasks) == 1 else ""
+    scores = score_runs(runs, [("cbis_ddsm", *c) for c in poster_grid("cbis_ddsm")])
     ok = scores[scores.status == "ok"]
     if len(ok):
         best = ok.loc[ok.dice.idxmax()]
         ours = {"work": "this study", "model": f"{ARCH_NAMES[best.arch]} ({ENCODER_NAMES[best.encoder]})",
                 "loss": LOSS_NAMES.get(best.loss, best.loss), "dice": best.dice, "ci_low": best.ci_low,
-                "ci_high": best.ci_high, "poster": best.poster, "diff": best["diff"],
-                "setting": f"best of our {len(ok)} CBIS-DDSM configurations; {int(best.n_images)} test images, "
-                           f"{int(best.n_seeds)} seed(s)", "source": "this study"}
+                "ci_high": best.ci_high, "poster": best.poster, "diff": best["diff"], "task": task,
+                "setting": f"{CBIS_TASK_NAMES.get(task, task)}; best of our {len(ok)} CBIS-DDSM configurations; "
+                           f"{int(best.n_images)} test images, {int(best.n_seeds)} seed(s)", "source": "this study"}
         notes = []
     else:
-        ours = {"work": "this study", "model": "", "loss": "", "setting": "no complete CBIS-DDSM run",
+        ours = {"work": "this study", "model": "", "loss": "", "task": task, "setting": "no complete CBIS-DDSM run",
                 "source": "this study"}
         notes = ["no complete CBIS-DDSM run: the row 'this study' is missing (NaN)."]
     df = pd.concat([lit, pd.DataFrame([ours])], ignore_index=True)
-    df = df[["work", "model", "loss", "dice", "ci_low", "ci_high", "poster", "diff", "setting", "source"]]
-    df.attrs["notes"] = notes + ["Literature values are as reported on the poster, not recomputed; their test sets "
+    df["task"] = df.task.fillna("")
+    df["comparable"] = df.task.ne("") & df.task.eq(task)  # the one rule: the same task variant as our runs
+    df["task"] = df.task.map(lambda t: CBIS_TASK_NAMES.get(t, t) or "not stated on the poster")
+    df = df[["work", "model", "loss", "dice", "ci_low", "ci_high", "poster", "diff", "task", "comparable", "setting",
+             "source"]]
+    ours_task = CBIS_TASK_NAMES.get(task, task) or "unknown (no CBIS-DDSM run)"
+    df.attrs["notes"] = notes + [f"comparable: the row's task variant is ours ({ours_task}); the others measure "
+                                 "another task, so their Dice is not comparable with ours.",
+                                 "Literature values are as reported on the poster, not recomputed; their test sets "
                                  "and protocols differ (see 'setting')."]
     return with_data_notes(df, "CBIS-DDSM masses: literature comparison (Dice)", results, ("cbis_ddsm",))
 

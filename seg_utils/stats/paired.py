@@ -20,7 +20,7 @@ from scipy import stats
 from ._checks import check_nan, check_table, set_difference_message
 from .intervals import bootstrap_ci
 
-__all__ = ["COMPARE_COLUMNS", "paired_difference", "paired_comparison", "holm", "compare_all"]
+__all__ = ["COMPARE_COLUMNS", "paired_difference", "paired_comparison", "signed_rank", "holm", "compare_all"]
 
 COMPARE_COLUMNS = [
     "a", "b", "n", "mean_a", "mean_b", "diff", "diff_ci_low", "diff_ci_high", "p_value", "p_holm", "significant",
@@ -111,11 +111,7 @@ def paired_comparison(
     n = int(xa.size)
     d = xb - xa
     low, high = bootstrap_ci(d, confidence=confidence, n_resamples=n_resamples, seed=seed)
-    if np.all(d == 0):
-        stat, p = n * (n + 1) / 4.0, 1.0
-    else:
-        res = stats.wilcoxon(d, zero_method="zsplit", alternative="two-sided", method="auto")
-        stat, p = float(res.statistic), float(res.pvalue)
+    stat, p = signed_rank(d)
     return {
         "mean_a": float(xa.mean()),
         "mean_b": float(xb.mean()),
@@ -127,6 +123,20 @@ def paired_comparison(
         "n": n,
         "n_undefined": int(aligned - n),
     }
+
+
+def signed_rank(differences: np.ndarray) -> tuple[float, float]:
+    """``(statistic, p)`` of the two-sided Wilcoxon signed-rank test of paired differences, as
+    :func:`paired_comparison` computes it (``zero_method="zsplit"``; every difference zero: ``(n(n+1)/4, 1.0)``
+    without calling scipy; no difference: ``(nan, nan)``)."""
+    d = np.asarray(differences, dtype=np.float64).ravel()
+    n = d.size
+    if n == 0:
+        return float("nan"), float("nan")
+    if np.all(d == 0):
+        return n * (n + 1) / 4.0, 1.0
+    res = stats.wilcoxon(d, zero_method="zsplit", alternative="two-sided", method="auto")
+    return float(res.statistic), float(res.pvalue)
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:

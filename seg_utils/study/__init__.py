@@ -15,6 +15,7 @@ and the predict notebook ``params = study.predict_params(globals())``, ``study.p
 from __future__ import annotations
 
 from .ablation import LADDER_SUMMARY_COLUMNS, run_ladder
+from .budget import BUDGETS, estimate, for_data
 from .execute import RUN_SUMMARY_COLUMNS, grid_specs, run_grid
 from .external import evaluate_external
 from .grid import DATASET_NAMES, GRID_DATASETS, LOSS_NAMES, model_label, poster_grid
@@ -27,9 +28,9 @@ from .runs import execute_run
 from .spec import RunSpec
 from .summary import write_summary
 
-__all__ = ["DATASET_NAMES", "GRID_DATASETS", "LADDER_SUMMARY_COLUMNS", "LOSS_NAMES", "RUN_SUMMARY_COLUMNS",
-           "DatasetParams", "PreparedData", "RunSpec", "TableParams", "dataset_params", "evaluate_external",
-           "execute_run", "grid_specs", "model_label", "poster_grid", "prepare", "prepare_data", "run_dir_for",
-           "run_grid", "run_ladder", "run_status", "table_params", "write_summary"]
+__all__ = ["BUDGETS", "DATASET_NAMES", "GRID_DATASETS", "LADDER_SUMMARY_COLUMNS", "LOSS_NAMES", "RUN_SUMMARY_COLUMNS",
+           "DatasetParams", "PreparedData", "RunSpec", "TableParams", "dataset_params", "estimate",
+           "evaluate_external", "execute_run", "for_data", "grid_specs", "model_label", "poster_grid", "prepare",
+           "prepare_data", "run_dir_for", "run_grid", "run_ladder", "run_status", "table_params", "write_summary"]
 __all__ += ["PredictParams", "export_run", "load_run", "predict", "predict_params",
             "predict_run"]  # using a run: seg_utils.study.inference (its model card: seg_utils.report.cards)

@@ -31,7 +31,8 @@ def evaluate_external(run_dir: str | Path, dataset: str, data_root: str | Path, 
     run_dir = Path(run_dir)
     model, spec, _ = load_run(run_dir, device, "fp32")  # the weights it was evaluated with; evaluated in float32
     results = run_dir.parents[2]  # <results>/runs/<dataset>/<run>
-    data = prepare_data(dataset, data_root, spec.image_size, results, spec.intensity, progress=progress)
+    data = prepare_data(dataset, data_root, spec.image_size, results, spec.intensity, progress=progress,
+                        unsplit="test")
     rows = np.arange(len(data.cache.index)) if split == "all" else data.cache.split(split)
     if len(rows) == 0:
         raise DataError(f"{dataset} under {data_root}: the {split} split is empty after the quality inspection")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from ..data import AUGMENTS, INTENSITIES
 from ..errors import check_choice
-from ..model import LOSSES, POSTER_ENCODERS, SCHEDULES
+from ..model import KEEP_WEIGHTS, LOSSES, MONITORS, POSTER_ENCODERS, SCHEDULES
 
-__all__ = ["DATASET_NAMES", "LOSS_NAMES", "ARCH_NAMES", "ENCODER_NAMES", "GRID_DATASETS", "POSTER_ARCHS",
-           "POSTER_ENCODERS", "POSTER_LOSSES", "TABLE1_CONFIGS", "TABLE2_ROWS", "PANEL_MODELS", "OPTIONS",
-           "OPTION_NAMES", "model_label", "config_name", "poster_grid"]
+__all__ = ["DATASET_NAMES", "LOSS_NAMES", "ARCH_NAMES", "ENCODER_NAMES", "GRID_DATASETS", "STUDY_DATASETS",
+           "POSTER_ARCHS", "POSTER_ENCODERS", "POSTER_LOSSES", "TABLE1_CONFIGS", "TABLE2_ROWS", "PANEL_MODELS",
+           "OPTIONS", "WHOLE_NUMBER_OPTIONS", "OPTION_NAMES", "model_label", "config_name", "poster_grid"]
 
 #: How the poster names each dataset (the test set, for the chest X-rays).
 DATASET_NAMES = {"isic2018": "ISIC 2018", "chest_xray": "Montgomery (trained on Shenzhen)",
@@ -23,6 +23,9 @@ ARCH_NAMES = {"unet": "U-Net", "deeplabv3plus": "DeepLabV3+"}
 ENCODER_NAMES = {"vgg19": "VGG19", "resnet50": "ResNet50", "densenet121": "DenseNet121"}
 _ENCODER_SHORT = {"vgg19": "VGG19", "resnet50": "RN50", "densenet121": "DN121"}
 GRID_DATASETS = tuple(DATASET_NAMES)
+#: What a dataset notebook may read: the poster's three, and ``folder``, a user's own ``images/`` + ``masks/``
+#: (:mod:`seg_utils.data.folder`), on which the poster's grid runs as on ISIC (three encoders, two losses).
+STUDY_DATASETS = (*GRID_DATASETS, "folder")
 
 POSTER_ARCHS = ("unet", "deeplabv3plus")
 POSTER_LOSSES = ("bce", "logcosh_dice")
@@ -35,7 +38,10 @@ TABLE2_ROWS = [("isic2018", "deeplabv3plus"), ("isic2018", "unet"), ("cbis_ddsm"
 PANEL_MODELS = (("unet", "resnet50"), ("deeplabv3plus", "resnet50"))
 
 #: The data-driven options an ablation ladder may change, with their choices.
-OPTIONS = {"intensity": INTENSITIES, "augment": AUGMENTS, "loss": tuple(LOSSES), "schedule": SCHEDULES}
+OPTIONS = {"intensity": INTENSITIES, "augment": AUGMENTS, "loss": tuple(LOSSES), "schedule": SCHEDULES,
+           "epochs": (), "monitor": tuple(MONITORS), "keep_weights": KEEP_WEIGHTS}
+#: Options of :data:`OPTIONS` that take a whole number (any, at least 1) rather than one of a list of choices.
+WHOLE_NUMBER_OPTIONS = ("epochs",)
 #: How the report names an option's value.
 OPTION_NAMES = {
     ("intensity", "clahe"): "CLAHE", ("intensity", "equalize"): "histogram equalisation",
@@ -44,6 +50,8 @@ OPTION_NAMES = {
     ("loss", "bce_dice"): "BCE + Dice loss", ("loss", "bce"): "BCE loss", ("loss", "dice"): "Dice loss",
     ("loss", "logcosh_dice"): "Log-Cosh Dice loss", ("schedule", "cosine"): "cosine LR schedule",
     ("schedule", "constant"): "constant LR",
+    ("monitor", "val_dice"): "best epoch by validation Dice", ("monitor", "val_loss"): "best epoch by validation loss",
+    ("keep_weights", "last"): "last epoch's weights", ("keep_weights", "best"): "best epoch's weights",
 }
 
 
@@ -61,14 +69,14 @@ def poster_grid(dataset: str) -> list[tuple[str, str, str]]:
     """The poster's runs of ``dataset`` as ``(arch, encoder, loss)``.
 
     ISIC 2018: U-Net and DeepLabV3+ with VGG19, ResNet50 and DenseNet121 encoders and BCE (Table 1), plus both
-    ResNet50 models with Log-Cosh Dice (Table 2). Chest X-ray and CBIS-DDSM: both ResNet50 models with BCE and
-    Log-Cosh Dice (Table 2).
+    ResNet50 models with Log-Cosh Dice (Table 2); a user's ``folder`` gets the same grid. Chest X-ray and CBIS-DDSM:
+    both ResNet50 models with BCE and Log-Cosh Dice (Table 2).
 
     Raises:
         ConfigError: ``dataset`` is not one of :data:`GRID_DATASETS`.
     """
-    check_choice("dataset", dataset, GRID_DATASETS)
-    if dataset == "isic2018":
+    check_choice("dataset", dataset, STUDY_DATASETS)
+    if dataset in ("isic2018", "folder"):
         return ([(a, e, "bce") for a in POSTER_ARCHS for e in POSTER_ENCODERS]
                 + [(a, "resnet50", "logcosh_dice") for a in POSTER_ARCHS])
     return [(a, "resnet50", loss) for a in POSTER_ARCHS for loss in POSTER_LOSSES]

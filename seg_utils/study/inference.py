@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.io import write_json
+from ..data.io import MASK_PART_SEPARATOR, write_csv, write_json
+from ..data.paths import shown_path, without_paths
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalise
 from ..errors import ConfigError, DataError, check_choice
 from ..model import DEVICES
@@ -63,24 +64,41 @@ def predict_run(run_dir: str | Path, images: str | Path, out: str | Path, masks:
         progress: a progress bar.
 
     Returns:
-        The table written to ``<out>/predictions.csv``; ``<out>/predict.json`` records the run, the preprocessing
-        and the options.
+        The table written to ``<out>/predictions.csv``, with ``truth_file`` relative to ``masks`` and the folders in
+        ``error`` shown as :func:`~seg_utils.data.paths.shown_path` shows them (a report shows the table, so it holds
+        no absolute path of this machine); ``<out>/predict.json`` records the run, the images, the preprocessing and
+        the options (the folders shown likewise).
     """
     check_choice("dice_at", dice_at, ("run", *DICE_RESOLUTIONS))
     model, spec, amp = load_run(run_dir, device, precision)
     at = spec.eval_resolution if dice_at == "run" else dice_at
     table = predict_folder(model, images, out, spec.image_size, spec.intensity, masks, tta, threshold, at,
                            spec.batch_size, amp, progress)
+    folders = [Path(p).resolve() for p in (images, masks, out) if p]
+    table["truth_file"] = [_relative_to(t, masks) for t in table.truth_file.fillna("")]
+    table["error"] = [without_paths(e, folders) for e in table.error.fillna("")]
+    write_csv(Path(out) / "predictions.csv", table)
     scored = table.dice.notna()
     write_json(Path(out) / "predict.json", {
-        "run": str(Path(run_dir).resolve()), "weights": weights_file(run_dir).name, "label": spec.label,
-        "images": str(Path(images).resolve()), "masks": str(Path(masks).resolve()) if masks else None,
+        "run": shown_path(Path(run_dir).resolve()), "weights": weights_file(run_dir).name, "label": spec.label,
+        "images": shown_path(Path(images).resolve()), "masks": shown_path(Path(masks).resolve()) if masks else None,
         "preprocessing": preprocessing(spec, threshold), "tta": tta, "dice_at": at, "precision": amp.description,
         "device": str(next(model.parameters()).device), "n_images": int(len(table)),
         "n_errors": int((table.error.fillna("") != "").sum()), "n_scored": int(scored.sum()),
         "dice_mean": float(table.dice[scored].mean()) if scored.any() else None,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     return table
+
+
+def _relative_to(path: str, folder: str | Path | None) -> str:
+    """``path`` (a matched mask; several parts joined by ``|``) relative to ``folder`` where it lies below it, else
+    as :func:`~seg_utils.data.paths.shown_path` shows it."""
+    if not path or folder is None:
+        return path
+    base = Path(folder).resolve()
+    parts = [Path(p).resolve() for p in path.split(MASK_PART_SEPARATOR)]
+    return MASK_PART_SEPARATOR.join(p.relative_to(base).as_posix() if p.is_relative_to(base) else shown_path(p)
+                                    for p in parts)
 
 
 def _cached_test_images(run_dir: Path, spec: RunSpec, n: int) -> np.ndarray | None:
@@ -210,14 +228,16 @@ class PredictParams(PredictOptions, _PredictWhere):
         return self.results / "figures" / "predict"
 
     @property
-    def name(self) -> str:
+    def notebook_name(self) -> str:
+        """The notebook's name in summaries and the index."""
         return "predict"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def table(self) -> pd.DataFrame:
-        d = {"(run folder)": str(self.run_dir), "(output)": str(self.out), **self.to_dict()}
+        d = {"(run folder)": shown_path(self.run_dir), "(output)": shown_path(self.out),
+             **{k: shown_path(v) if k.endswith("_dir") else v for k, v in self.to_dict().items()}}
         return pd.DataFrame({"parameter": list(d), "value": [v if k.startswith("(") else repr(v)
                                                               for k, v in d.items()]})
 

@@ -2,7 +2,9 @@
 
 A ladder is comma-separated ``field=value`` changes among the data-driven options (:data:`~.grid.OPTIONS`), e.g.
 ``intensity=clahe,augment=xray,loss=bce_dice,schedule=cosine``; step 0 is the base, and every step keeps the
-changes above it. :mod:`.ablation` runs the ladder; :mod:`seg_utils.report` tabulates it.
+changes above it. A training budget or selection rule can be a step too (``epochs=15``, ``monitor=val_dice``,
+``keep_weights=last``), so a ladder can say whether time or what selects the kept epoch carries a gain.
+:mod:`.ablation` runs the ladder; :mod:`seg_utils.report` tabulates it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from .grid import OPTION_NAMES, OPTIONS
+from .grid import OPTION_NAMES, OPTIONS, WHOLE_NUMBER_OPTIONS
 
 __all__ = ["Step", "parse_ladder"]
 
@@ -55,12 +57,18 @@ def parse_ladder(text: str, base_name: str = "base") -> list[Step]:
         if field not in OPTIONS:
             raise ConfigError(f"ablation step {item!r}: {field!r} is not an option an ablation changes; choose from "
                               f"{', '.join(OPTIONS)}")
-        if value not in OPTIONS[field]:
+        if field in WHOLE_NUMBER_OPTIONS:
+            if not value.isdigit() or int(value) < 1:
+                raise ConfigError(f"ablation step {item!r}: {field} takes a whole number of at least 1, e.g. "
+                                  f"{field}=15")
+            value = int(value)
+        elif value not in OPTIONS[field]:
             raise ConfigError(f"ablation step {item!r}: {field}={value!r} is not valid; choose one of: "
                               f"{', '.join(OPTIONS[field])}")
         if field in changes:
             raise ConfigError(f"ablation step {item!r} changes {field} a second time (each option is added once, "
                               "and every later step keeps it)")
         changes = {**changes, field: value}
-        steps.append(Step(len(steps), f"{field}={value}", f"+ {OPTION_NAMES.get((field, value), item)}", changes))
+        name = f"{value} {field}" if field in WHOLE_NUMBER_OPTIONS else OPTION_NAMES.get((field, value), item)
+        steps.append(Step(len(steps), f"{field}={value}", f"+ {name}", changes))
     return steps

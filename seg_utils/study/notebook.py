@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..options import type_ok
+from .budget import with_budget
 from .params import DatasetParams, TableParams
 
 __all__ = ["check_params", "dataset_params", "table_params", "from_namespace"]
@@ -99,13 +100,14 @@ def from_namespace(cls: type, namespace: Mapping[str, Any]) -> Any:
 
 
 def dataset_params(namespace: Mapping[str, Any]) -> DatasetParams:
-    """Validate a dataset notebook's parameters: pass ``globals()`` from the setup cell.
+    """Validate a dataset notebook's parameters: pass ``globals()`` from the setup cell. A ``budget`` sets the
+    parameters still at their defaults (:func:`~.budget.with_budget`).
 
     Raises:
         ConfigError: a name that is not a parameter (listing the valid ones), a value of the wrong type, or an
             invalid value (listing the valid choices).
     """
-    return from_namespace(DatasetParams, namespace)
+    return with_budget(from_namespace(DatasetParams, namespace))
 
 
 def table_params(namespace: Mapping[str, Any]) -> TableParams:

@@ -24,6 +24,8 @@ _PAPER = "../results/paper"
 NOTEBOOK_PARAMETERS: dict[str, tuple[type, dict]] = {
     **{f"0{k}_dataset_{ds}": (DatasetParams, {"dataset": ds, "results_dir": _PAPER})
        for k, ds in enumerate(("isic2018", "chest_xray", "cbis_ddsm"), start=1)},
+    "04_dataset_yours": (DatasetParams, {"dataset": "folder", "data_root": "", "results_dir": "../results/yours",
+                                         "budget": "quick", "test_source": "train_fraction"}),
     **{name: (TableParams, {"results_dir": _PAPER})
        for name in ("20_table_encoders", "21_table_losses", "22_table_literature")},
     "30_predict": (PredictParams, {"results_dir": "../results/smoke"}),

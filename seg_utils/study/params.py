@@ -29,7 +29,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..model.precision import ExecOptions
 from ..options import check_options, option, options_table
-from .grid import GRID_DATASETS, config_name, poster_grid
+from .grid import STUDY_DATASETS, config_name, poster_grid
 from .ladder import Step, parse_ladder
 from .spec import RunOptions, RunSpec, option_for
 
@@ -53,7 +53,8 @@ def _subset(name: str, text: str, full: list[tuple[str, str, str]], where: str) 
 class _Where:
     """Which dataset a notebook reads, from where, and where its results go (the first parameters of its cell)."""
 
-    dataset: str = option(dataclasses.MISSING, "isic2018 | chest_xray | cbis_ddsm", choices=GRID_DATASETS)
+    dataset: str = option(dataclasses.MISSING, "isic2018 | chest_xray | cbis_ddsm | folder (your images/ + masks/)",
+                          choices=STUDY_DATASETS)
     data_root: str = option("/kaggle/input", "folder holding the dataset, or a parent of it; empty: synthetic demo "
                             "data")
     results_dir: str = option("results", "results folder (relative to the working directory)")
@@ -61,7 +62,18 @@ class _Where:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DatasetParams(ExecOptions, RunOptions, _Where):
+class _Verdicts:
+    """How the answers are decided: the significance level of the comparisons and the non-inferiority margin (the
+    table notebooks' answers, and the recommendation of a study on one's own data)."""
+
+    alpha: float = option(0.05, "family-wise significance level of the Holm-adjusted comparisons over seeds", low=0,
+                          high=1, open_low=True, open_high=True)
+    margin: float = option(0.01, "non-inferiority margin in Dice: within it of the best cell counts as no worse",
+                           low=0, high=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetParams(ExecOptions, RunOptions, _Where, _Verdicts):
     """The parameters of a dataset notebook; the defaults are the poster's protocol.
 
     Each option is declared once with its type, default, allowed values and help (:func:`seg_utils.options.option`):
@@ -85,7 +97,8 @@ class DatasetParams(ExecOptions, RunOptions, _Where):
                                 "memory)")
     resume_from: str = option("", "a previous session's results folder (read-only) whose runs are brought in first")
     configs: str = option("all", "runs of the poster's grid: all, or comma-separated names like unet-resnet50-bce")
-    ablation_steps: str = option("", "ablation: options added one at a time, as in the cpu-real profile; empty: none")
+    ablation_steps: str = option("", "ablation: options added one at a time (cpu-real); auto: by the images' "
+                                 "modality; empty: none")
     ablation_configs: str = option("", "configurations that climb the ladder (comma-separated); empty: all")
     shard: str = option("", '"K/N": only every N-th run from the K-th, to split a grid over kernels or GPUs')
     train: bool = option(True, "False: train nothing, report the complete runs (the rest shows as missing)")
@@ -93,6 +106,10 @@ class DatasetParams(ExecOptions, RunOptions, _Where):
     synthetic_test: int = option(16, "synthetic data only: test pairs (the poster's four named images among them)",
                                  low=4)
     progress: bool = option(True, "progress bars")
+    budget: str = option("", "quick | standard | paper: size, epochs, seeds, grid, ladder (where at default); empty: "
+                         "none",
+                         choices=("", "quick", "standard", "paper"))
+    name: str = option("", "folder only: your data's name in the report and the index; empty: the folder's name")
 
     def __post_init__(self) -> None:
         RunOptions.__post_init__(self)  # every option of the notebook: type, choices, range
@@ -104,7 +121,11 @@ class DatasetParams(ExecOptions, RunOptions, _Where):
         _ = self.ablation_grid  # validates ablation_configs
         _ = self.shard_slice  # validates shard
         self.spec(*grid[0], seed=self.seed)  # RunSpec validates the training settings
-        _ = self.ladder  # validates ablation_steps
+        if self.ablation_steps != "auto":
+            _ = self.ladder  # validates ablation_steps
+        if self.name and self.dataset != "folder":
+            raise ConfigError(f"name={self.name!r} names a folder of your own (dataset='folder'); the "
+                              f"{self.dataset} notebook is named after its dataset: leave name empty")
 
     @property
     def grid(self) -> list[tuple[str, str, str]]:
@@ -139,12 +160,27 @@ class DatasetParams(ExecOptions, RunOptions, _Where):
 
     @property
     def figures_dir(self) -> Path:
-        return self.results / "figures" / self.dataset
+        return self.results / "figures" / self.data_key
 
     @property
-    def name(self) -> str:
-        """The notebook's name in summaries and the index: ``dataset_<dataset>``."""
-        return f"dataset_{self.dataset}"
+    def data_label(self) -> str:
+        """How the reports name the data: the dataset's, or for a ``folder`` the ``name`` parameter (else the
+        folder's own name)."""
+        if self.dataset != "folder":
+            return self.dataset
+        return self.name or (Path(self.data_root).name if self.data_root else "synthetic folder")
+
+    @property
+    def data_key(self) -> str:
+        """:attr:`data_label` as a file-name part: ``isic2018``, or ``folder-<name>`` (letters, digits, ``-``)."""
+        if self.dataset != "folder":
+            return self.dataset
+        return "folder-" + (re.sub(r"[^A-Za-z0-9]+", "-", self.data_label).strip("-").lower() or "data")
+
+    @property
+    def notebook_name(self) -> str:
+        """The notebook's name in summaries and the index: ``dataset_<data_key>``."""
+        return f"dataset_{self.data_key}"
 
     @property
     def ladder(self) -> list[Step]:
@@ -198,12 +234,10 @@ class DatasetParams(ExecOptions, RunOptions, _Where):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TableParams:
+class TableParams(_Verdicts):
     """The parameters of a table notebook (which only reads ``results_dir``)."""
 
     results_dir: str = option("results", "results folder the dataset notebooks wrote")
-    alpha: float = option(0.05, "family-wise significance level of the Holm-adjusted paired comparisons", low=0,
-                          high=1, open_low=True, open_high=True)
 
     def __post_init__(self) -> None:
         check_options(self)

@@ -26,7 +26,8 @@ def poster_results() -> pd.DataFrame:
 
 
 def poster_literature() -> pd.DataFrame:
-    """The poster's CBIS-DDSM literature comparison: ``work, model, loss, dice, setting``."""
+    """The poster's CBIS-DDSM literature comparison: ``work, model, loss, dice, setting, task`` (the task variant
+    where the poster states it: ``whole``, ``detector_crop``; empty where it does not)."""
     return _read("poster_literature.csv").copy()
 
 

@@ -29,14 +29,17 @@ from ..model.checkpoints import BEST, HISTORY, LAST, load_checkpoint
 from ..model.precision import AmpSettings, amp_of
 from .spec import RunSpec
 
-__all__ = ["SPEC", "ENVIRONMENT", "SPLITS", "HISTORY", "LAST", "BEST", "FINAL", "PER_IMAGE", "PREDICTIONS", "METRICS",
-           "FAILED", "CARD", "EXTERNAL", "RUN_STATES", "run_dir_for", "run_status", "is_run_folder", "weights_file",
+__all__ = ["RECOMMENDATION", "SPEC", "ENVIRONMENT", "SPLITS", "HISTORY", "LAST", "BEST", "FINAL", "PER_IMAGE",
+           "PREDICTIONS", "METRICS", "FAILED", "CARD", "EXTERNAL", "RUN_STATES", "run_dir_for", "run_status",
+           "is_run_folder", "weights_file",
            "read_spec", "read_metrics", "read_failure", "read_environment", "read_splits", "read_per_image",
            "read_history", "run_folders", "find_run", "PRECISION_CHOICES", "load_run", "fingerprinted"]
 
 SPEC, ENVIRONMENT, SPLITS = "spec.json", "environment.json", "splits.json"
 FINAL, PER_IMAGE, PREDICTIONS = "final.pt", "per_image.csv", "predictions.npz"
 METRICS, FAILED, CARD, EXTERNAL = "metrics.json", "failed.json", "model_card.md", "external"
+#: ``<results>/summaries/<RECOMMENDATION>``: the run a study on one's own data recommends (``run="recommended"``).
+RECOMMENDATION = "recommendation.json"
 RUN_STATES = ("complete", "failed", "partial", "new")
 
 
@@ -116,13 +119,21 @@ def run_folders(results: str | Path, dataset: str | None = None, complete: bool 
 
 
 def find_run(run: str | Path, results: str | Path) -> Path:
-    """A run folder: ``run`` itself (absolute, or relative to ``results`` or ``results/runs``), or the newest complete
-    run under ``<results>/runs`` whose ``<dataset>/<name>`` starts with ``run``, e.g. ``isic2018/unet-resnet50-bce-s0``.
+    """A run folder: ``run`` itself (absolute, or relative to ``results`` or ``results/runs``), the newest complete
+    run under ``<results>/runs`` whose ``<dataset>/<name>`` starts with ``run``, e.g. ``isic2018/unet-resnet50-bce-s0``,
+    or ``recommended``: the run of ``summaries/recommendation.json`` (:mod:`seg_utils.report.recommend`).
 
     Raises:
         ConfigError: nothing matches; the message lists a few complete runs there.
     """
     path, results = Path(run).expanduser(), Path(results)
+    if str(run) == "recommended":
+        chosen = results / "summaries" / RECOMMENDATION
+        if not chosen.is_file():
+            raise ConfigError(f"run='recommended' but {chosen.parent.name}/{chosen.name} is not in the results folder: "
+                              "run the study on your data first (./run_all.sh --profile yours --data-root DIR), or "
+                              "give a run folder or <dataset>/<name prefix>")
+        path = Path(_json(chosen)["run"])
     for candidate in ([path] if path.is_absolute() else [results / path, results / "runs" / path]):
         if is_run_folder(candidate):
             return candidate.resolve()

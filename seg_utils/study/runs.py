@@ -28,7 +28,7 @@ from ..errors import CheckpointError, ConfigError, DataError, NonFiniteLossError
 from ..model import build_loss, build_model, fit, resolve_device
 from ..model.evaluate import evaluate_arrays, save_predictions
 from ..model.models import count_parameters, model_deviation
-from ..model.precision import amp_of, probe_key, resolve_precision
+from ..model.precision import amp_of, folder_probe_cache, probe_key, resolve_precision, user_probe_cache
 from ..model.train import load_checkpoint, probe_step
 from ..repro import environment_report, seed_everything
 from ..stats import run_ci
@@ -104,8 +104,9 @@ def _precision(spec: RunSpec, data: PreparedData, dev: torch.device, precision: 
     step = probe_step(lambda: build_model(spec.arch, spec.encoder, "none"), build_loss(spec.loss), spec.image_size,
                       batch, dev)
     key = probe_key(dev, f"{spec.arch}-{spec.encoder}", spec.image_size, batch)
-    cache = data.cache.path.parent / "precision" / f"{spec.arch}-{spec.encoder}-{spec.image_size}px.json"
-    return resolve_precision(dev, precision, memory_format, step=step, cache=cache, key=key)
+    # once per machine and model: the user's cache, shared by every results folder; this folder's where it is read-only
+    return resolve_precision(dev, precision, memory_format, step=step, cache=user_probe_cache(), key=key,
+                             fallback=folder_probe_cache(data.cache.path.parent))
 
 
 def _train(spec: RunSpec, data: PreparedData, rows: dict, run_dir: Path, dev: torch.device, amp,

@@ -36,7 +36,8 @@ TEST_SOURCES = ("official", "train_fraction")
 #: Where the test masks are scored: at the model's input size, or at each mask's own size (logits resized to it).
 EVAL_RESOLUTIONS = ("input", "original")
 #: Fields added after the first release: in the run id only when they differ from their default.
-ADDED_FIELDS = ("val_source", "cbis_task", "keep_weights", "eval_resolution", "test_source", "test_fraction")
+ADDED_FIELDS = ("val_source", "cbis_task", "keep_weights", "eval_resolution", "test_source", "test_fraction",
+                "monitor")
 #: Options that apply to one dataset only: any other dataset's runs keep the default, whatever a profile says.
 DATASET_ONLY = {"cbis_task": "cbis_ddsm"}
 

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ..data.io import write_json
+from ..data.paths import shown_path
 from ..errors import ConfigError
 from .params import DatasetParams, TableParams
 
@@ -34,15 +35,24 @@ def _flatten(items: Iterable[Any]) -> list[Path]:
     return out
 
 
+def _shown(name: str, value: Any) -> Any:
+    """A parameter as a summary records it: a folder (``*_dir``, ``*_root``, ``resume_from``; several separated by
+    commas) as :func:`~seg_utils.data.paths.shown_path` shows it, never as this machine's absolute path."""
+    if not isinstance(value, str) or not value or not name.endswith(("_dir", "_root", "resume_from")):
+        return value
+    return ",".join(shown_path(part.strip()) for part in value.split(","))
+
+
 def write_summary(params: DatasetParams | TableParams, *artefacts: Any, name: str | None = None,
                   runs: pd.DataFrame | None = None, ablation_runs: pd.DataFrame | None = None) -> Path:
-    """Write ``<results>/summaries/<name>.json``: the parameters, the artefacts made, and the runs.
+    """Write ``<results>/summaries/<name>.json``: the parameters (folders relative to the repository, or by their
+    last names: :func:`~seg_utils.data.paths.shown_path`), the artefacts made, and the runs.
 
     Args:
         params: the notebook's parameters.
         artefacts: paths, or lists of paths (as ``report.save_table`` and
             ``report.save_figure`` return them).
-        name: the notebook's name (default: ``params.name``, e.g. ``dataset_isic2018``).
+        name: the notebook's name (default: ``params.notebook_name``, e.g. ``dataset_isic2018``).
         runs: the :func:`~.execute.run_grid` table, recorded with each run's action and Dice (the table notebooks
             read the grid's runs from here).
         ablation_runs: the :func:`~.ablation.run_ladder` table, recorded apart from the grid's runs.
@@ -53,7 +63,7 @@ def write_summary(params: DatasetParams | TableParams, *artefacts: Any, name: st
     Raises:
         ConfigError: an artefact does not exist (a notebook claims a file it did not write).
     """
-    name = name or getattr(params, "name", None)
+    name = name or getattr(params, "notebook_name", None)
     if not name:
         raise ConfigError("write_summary needs name= for a table notebook (e.g. 'table_encoders')")
     paths = _flatten(artefacts)
@@ -64,12 +74,12 @@ def write_summary(params: DatasetParams | TableParams, *artefacts: Any, name: st
 
     def rel(p: Path) -> str:
         p = p.resolve()
-        return str(p.relative_to(results)) if p.is_relative_to(results) else str(p)
+        return str(p.relative_to(results)) if p.is_relative_to(results) else shown_path(p)
 
     summary = {
         "notebook": name,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "parameters": params.to_dict(),
+        "parameters": {k: _shown(k, v) for k, v in params.to_dict().items()},
         "artefacts": [rel(p) for p in paths],
     }
     for key, table in (("runs", runs), ("ablation_runs", ablation_runs)):

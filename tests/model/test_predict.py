@@ -18,6 +18,7 @@ from fabricate import make_run
 from seg_utils.cli import main
 from seg_utils.data.cache import preprocess_pair
 from seg_utils.data.io import read_json
+from seg_utils.data.paths import shown_path
 from seg_utils.errors import ConfigError, DataError
 from seg_utils.model.predict import match_masks, predict_folder, predict_logits, preprocess_image
 from seg_utils.study import predict_run
@@ -70,7 +71,10 @@ def test_predict_matches_the_runs_own_evaluation(resolution, synthetic_root, tmp
           f"max |Dice(predict) - Dice(per_image.csv)| = {diff:.2e}")
     assert diff <= 1e-6
     broken = table[table.image == "broken.png"]
-    assert len(broken) == 1 and broken.error.iloc[0].startswith(str(images / "broken.png") + ": cannot")
+    assert len(broken) == 1 and broken.error.iloc[0].startswith(shown_path(images / "broken.png") + ": cannot")
+    assert str(tmp_path) not in " ".join(table.error) + " ".join(table.truth_file.fillna(""))  # no machine paths
+    truths = [t for t in table.truth_file.fillna("") if t]
+    assert truths and all((masks / t).is_file() for t in truths)  # relative to the masks folder
     odd_row = table[table.image_id == "odd_size"].iloc[0]
     assert (odd_row.height, odd_row.width) == (70, 100) and odd_row.error == "" and np.isnan(odd_row.dice)
     for row in table[table.error == ""].itertuples():

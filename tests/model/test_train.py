@@ -32,6 +32,39 @@ def test_early_stopping_follows_keras():
     assert es.should_stop and es.best_epoch == 1 and es.best == 1.0
 
 
+def test_early_stopping_on_a_dice_waits_for_it_to_grow():
+    es = EarlyStopping(patience=2, min_delta=0.01, mode="max")
+    assert es.step(0.80, 1)
+    assert not es.step(0.805, 2)      # higher, but by less than min_delta
+    assert es.step(0.90, 3) and es.best_epoch == 3 and not es.should_stop
+    assert not es.step(0.5, 4) and not es.step(0.89, 5)
+    assert es.should_stop and es.best == 0.90
+    with pytest.raises(ValueError, match="mode"):
+        EarlyStopping(mode="up")
+
+
+def test_the_monitored_quantity_chooses_the_kept_epoch(tmp_path, monkeypatch):
+    """Validation loss and Dice disagree on the best epoch: the kept weights follow the monitored one, and the run id
+    keeps the poster's rule (val_loss) out of it, so the committed runs keep their names."""
+    import seg_utils.model.train as train
+
+    script = iter([(0.5, 0.70), (0.4, 0.60), (0.6, 0.90), (0.7, 0.80)] * 2)  # (loss, Dice): loss best at 2, Dice at 3
+    monkeypatch.setattr(train, "_validate", lambda *a, **k: next(script))
+    kept = {}
+    for monitor in ("val_loss", "val_dice"):
+        spec = RunSpec("folder", "unet", "resnet18", "bce", image_size=32, epochs=4, batch_size=4, weights="none",
+                       monitor=monitor)
+        run = tmp_path / monitor
+        fit(build_model("unet", "resnet18", "none"), torch.nn.BCEWithLogitsLoss(), _tiny(), _tiny(4),
+            spec.train_settings(), run, torch.device("cpu"), progress=False)
+        kept[monitor] = torch.load(run / "last.pt", weights_only=True)["early_stopping"]["best_epoch"]
+    assert kept == {"val_loss": 2, "val_dice": 3}
+    assert RunSpec("folder", "unet", "resnet18", "bce").run_id == RunSpec("folder", "unet", "resnet18", "bce",
+                                                                          monitor="val_loss").run_id
+    assert RunSpec("folder", "unet", "resnet18", "bce").run_id != RunSpec("folder", "unet", "resnet18", "bce",
+                                                                          monitor="val_dice").run_id
+
+
 def test_last_batch_of_one_is_dropped():
     gen = torch.Generator().manual_seed(0)
     sizes = [len(b) for b in batches(9, 4, gen)]

@@ -1,11 +1,13 @@
 """The committed real-data study carries no absolute path of the machine that made it (data roots are shown relative
-to the repository)."""
+to the repository), and a fresh clone of it has no broken link."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 from pathlib import Path
+
+from seg_utils.report.publish import broken_links
 
 ROOT = Path(__file__).resolve().parents[2]
 _ABSOLUTE = re.compile(r"(/work/|/root/|/home/|/tmp/)")  # example paths in prose (/kaggle/working) are fine
@@ -24,3 +26,31 @@ def test_committed_results_hold_no_absolute_path_of_a_machine():
         if str(ROOT) in text or _ABSOLUTE.search(text):
             offenders.append(name)
     assert not offenders, f"absolute paths in committed results: {offenders[:10]}"
+
+
+def _tracked(prefix: str) -> set[str]:
+    out = subprocess.run(["git", "ls-files", prefix], cwd=ROOT, capture_output=True, text=True)
+    return set(out.stdout.split()) if out.returncode == 0 else set()
+
+
+def test_every_link_of_the_committed_study_resolves_to_a_tracked_file():
+    """What a fresh clone holds: the index and every tracked .html and .md under results/cpu-real link only files git
+    tracks (python -m seg_utils.report publish writes the folder so)."""
+    tracked = _tracked(".")
+    pages = sorted(n for n in tracked if n.startswith("results/cpu-real/") and n.endswith((".html", ".md")))
+    if not pages:  # not a git checkout (e.g. an unpacked archive), or no committed study
+        return
+    assert "results/cpu-real/index.html" in pages
+    broken = broken_links(ROOT / "results" / "cpu-real", [ROOT / p for p in pages],
+                          lambda target: target.is_relative_to(ROOT) and target.relative_to(ROOT).as_posix() in tracked)
+    assert not broken, f"{len(broken)} links of the committed study lead to no tracked file, e.g. {broken[:8]}"
+
+
+def test_each_committed_index_figure_links_to_its_full_size_image():
+    tracked = _tracked("results/cpu-real")
+    if "results/cpu-real/index.html" not in tracked:
+        return
+    text = (ROOT / "results" / "cpu-real" / "index.html").read_text()
+    figures = re.findall(r"<figure><a href=\"([^\"]+)\"[^>]*><img src=\"([^\"]+)\"", text)
+    assert figures and len(figures) == text.count("<img ")
+    assert all(href == img and f"results/cpu-real/{href}" in tracked for href, img in figures)

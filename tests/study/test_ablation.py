@@ -14,7 +14,7 @@ from fabricate import make_run
 from seg_utils import report
 from seg_utils.data.io import read_json, write_csv, write_json
 from seg_utils.errors import ConfigError
-from seg_utils.stats import paired_comparison, pool_seeds
+from seg_utils.stats import N_RESAMPLES, ONE_SEED, paired_comparison, pool_seeds
 from seg_utils.study import DatasetParams, ablation, dataset_params, grid_specs
 from seg_utils.study.ladder import parse_ladder
 
@@ -37,9 +37,22 @@ def test_steps_are_cumulative_and_named():
     assert parse_ladder("") == [] and parse_ladder(" , ") == []
 
 
+def test_a_budget_and_a_selection_rule_are_steps_too():
+    steps = parse_ladder("schedule=cosine,epochs=15,monitor=val_dice")
+    assert [s.name for s in steps[1:]] == ["+ cosine LR schedule", "+ 15 epochs", "+ best epoch by validation Dice"]
+    assert steps[3].changes == {"schedule": "cosine", "epochs": 15, "monitor": "val_dice"}
+    jobs = ablation.ladder_jobs(_params(ablation_steps="epochs=15,monitor=val_dice", n_seeds=1))
+    last = [spec for step, _base, spec in jobs if step.index == 2]
+    assert {(s.epochs, s.monitor) for s in last} == {(15, "val_dice")}
+
+
 @pytest.mark.parametrize("ladder, message", [
     ("intensity", "is not field=value"),
-    ("colour=red", "'colour' is not an option an ablation changes; choose from intensity, augment, loss, schedule"),
+    ("colour=red", "'colour' is not an option an ablation changes; choose from intensity, augment, loss, schedule, "
+                   "epochs, monitor, keep_weights"),
+    ("epochs=0", "epochs takes a whole number of at least 1"),
+    ("epochs=many", "epochs takes a whole number of at least 1"),
+    ("monitor=val_iou", "monitor='val_iou' is not valid; choose one of: val_loss, val_dice"),
     ("intensity=sepia", "intensity='sepia' is not valid; choose one of: none, clahe, equalize"),
     ("intensity=clahe,augment=xray,intensity=equalize", "changes intensity a second time"),
     ("augment=none", "changes nothing: the base settings already use augment=none"),
@@ -139,16 +152,23 @@ def test_ablation_table_reports_seeds_gains_and_what_is_missing(tmp_path):
     assert table.loc[0, "dice"] == pytest.approx(BASE_DICE.mean() + 0.005)  # seeds pooled per image
     assert np.isnan(table.loc[0, "gain"]) and table.loc[1, "gain"] == pytest.approx(0.2, abs=0.01)
     assert 0.18 < table.loc[1, "gain_ci_low"] < 0.2 < table.loc[1, "gain_ci_high"] < 0.22
-    assert bool(table.loc[1, "significant"])
+    assert bool(table.loc[1, "significant"])  # two seeds, both +0.2: far beyond the seeds' sd of 0.007
     assert abs(table.loc[2, "gain"]) < 0.002 and not bool(table.loc[2, "significant"])
+    assert table.loc[2, "note"] == "difference within the across-seed sd"
     assert table.loc[3, "gain"] == pytest.approx(0.05, abs=0.002)  # on seed 0, the only seed both steps have
+    assert not bool(table.loc[3, "significant"]) and table.loc[3, "note"] == ONE_SEED  # however small p_images
+    assert np.isnan(table.loc[3, "p_holm"]) and table.loc[3, "p_images_holm"] < 0.05
+    assert table.loc[1, "seed_sd"] == pytest.approx(0.01 / np.sqrt(2)) and np.isnan(table.loc[3, "seed_sd"])
     assert table.loc[3, "dice"] == pytest.approx(table.loc[3, "dice_s0"])
     assert np.isnan(table.loc[4, "dice"]) and np.isnan(table.loc[4, "gain"])
     assert table.loc[1, "minutes"] == pytest.approx(11) and table.poster.eq(0.954).all()
     pooled = {k: pool_seeds({s: _per_image(tmp_path / f"s{s}-{k}") for s in (0, 1)}) for k in (0, 1)}
     raw = paired_comparison(pooled[0], pooled[1])["p_value"]
-    assert table.loc[1, "p_holm"] == pytest.approx(min(1.0, 3 * raw))  # the smallest of 3 p-values, times 3
-    assert table.p_holm.notna().sum() == 3 and "over the 3 distinct comparisons" in table.attrs["notes"][0]
+    assert table.loc[1, "p_images_holm"] == pytest.approx(min(1.0, 3 * raw))  # the smallest of 3 p-values, times 3
+    assert table.p_images_holm.notna().sum() == 3 and "Holm-adjusted over the 3 distinct" in table.attrs["notes"][0]
+    # seed level: every resample of step 1 gains, the smallest bootstrap p; Holm over the 2 steps with two seeds
+    assert table.loc[1, "p_holm"] == pytest.approx(2 * 2 / (N_RESAMPLES + 1))
+    assert table.p_holm.notna().sum() == 2 and "over the 2 distinct comparisons" in table.attrs["notes"][0]
     assert table.loc[3, "vs_base"] == pytest.approx(table.loc[3, "dice_s0"] - table.loc[0, "dice_s0"])
     assert (table.loss == "BCE").all()
     assert any("not complete: U-Net_RN50 BCE + BCE + Dice loss (partial, 1 of 2 seeds); U-Net_RN50 BCE + cosine "
@@ -156,10 +176,28 @@ def test_ablation_table_reports_seeds_gains_and_what_is_missing(tmp_path):
     text = report.verdict(table.reset_index())
     assert (f"poster protocol {table.loc[0, 'dice']:.3f} -> + BCE + Dice loss {table.loc[3, 'dice']:.3f} "
             f"({table.loc[3, 'vs_base']:+.3f} paired over the base)") in text
-    assert f"Highest Dice: + BCE + Dice loss ({table.loc[3, 'dice']:.3f}). Significant gains: + CLAHE, + BCE + Dice " \
-           "loss." in text
+    assert f"Highest Dice: + BCE + Dice loss ({table.loc[3, 'dice']:.3f}). Significant gains: + CLAHE." in text
+    assert "(not significant: difference within the across-seed sd, p_holm = " in text
+    assert f"({ONE_SEED}; per image p_images_holm = " in text
     assert "Not complete yet: + BCE + Dice loss (partial), + cosine LR schedule (missing)." in text
     assert f"per seed: seed 0 {table.loc[3, 'dice_s0']:.3f}; the poster: 0.954" in text
+
+
+@pytest.mark.parametrize("gain, called", [(0.01, False), (0.2, True)])
+def test_a_step_smaller_than_the_across_seed_sd_is_not_a_gain(tmp_path, gain, called):
+    """Three seeds 0.05 apart; the step adds the same ``gain`` to every image of every seed, so its interval
+    excludes 0 either way, but only a gain above the seeds' sd is called one."""
+    steps = parse_ladder("intensity=clahe", "poster protocol")
+    rows = [{"step": k, "step_name": steps[k].name, "base": "unet-resnet50-bce", "arch": "unet", "encoder": "resnet50",
+             "seed": seed, "run_dir": _run(tmp_path / f"s{seed}-{k}", BASE_DICE + 0.05 * seed + gain * k, 10)}
+            for seed in (0, 1, 2) for k in (0, 1)]
+    ladder = pd.DataFrame(rows)
+    ladder.attrs["ladder"] = [(s.index, s.name, s.option) for s in steps]
+    step = report.ablation_table(ladder, "chest_xray").set_index("step").loc[1]
+    assert step.gain == pytest.approx(gain) and step.gain_ci_low > 0 and step.p_holm < 0.05
+    assert step.seed_sd == pytest.approx(0.05)
+    assert bool(step.significant) is called
+    assert (step.note == "difference within the across-seed sd") is not called
 
 
 def _per_image(folder: Path) -> pd.DataFrame:
@@ -183,9 +221,10 @@ def test_merged_runs_are_compared_once_and_a_config_without_runs_is_listed(tmp_p
         ("deeplabv3plus-resnet50-bce", "deeplabv3plus", "resnet50", "bce")])
     table = report.ablation_table(ladder, "chest_xray")
     assert len(table) == 9 and (table[table.model == "DeepLabV3+_RN50"].status == "missing").all()
-    assert "over the 3 distinct comparisons" in table.attrs["notes"][0]
+    assert "Holm-adjusted over the 3 distinct comparisons" in table.attrs["notes"][0]  # the per-image family
     last = table[table.step == 2]
-    assert last.p_holm.iloc[0] == last.p_holm.iloc[1] and last.gain.iloc[0] == last.gain.iloc[1]
+    assert last.p_images_holm.iloc[0] == last.p_images_holm.iloc[1] and last.gain.iloc[0] == last.gain.iloc[1]
+    assert table.p_holm.isna().all() and not table.significant.any()  # one seed: no seed-level test
     assert table.loss.tolist()[:6] == ["BCE"] * 3 + ["Log-Cosh Dice"] * 3
 
     same = ladder.copy()
@@ -193,7 +232,7 @@ def test_merged_runs_are_compared_once_and_a_config_without_runs_is_listed(tmp_p
     same.attrs = ladder.attrs
     table = report.ablation_table(same, "chest_xray")
     row = table[(table.loss == "Log-Cosh Dice") & (table.step == 1)].iloc[0]
-    assert np.isnan(row.gain) and pd.isna(row.p_holm)
+    assert np.isnan(row.gain) and pd.isna(row.p_images_holm) and pd.isna(row.significant)
     assert any("no gain where a step trains the same runs as the step above: U-Net_RN50 Log-Cosh Dice: + BCE + "
                "Dice loss" in n for n in table.attrs["notes"])
 

@@ -22,7 +22,7 @@ def _kernel_namespace(**params):
 def test_dataset_params_from_globals():
     p = study.dataset_params(_kernel_namespace(dataset="chest_xray", epochs=3, lr=1, data_root=""))
     assert p.dataset == "chest_xray" and p.epochs == 3 and p.lr == 1 and p.image_size == 224
-    assert p.name == "dataset_chest_xray" and p.seeds == [0]
+    assert p.notebook_name == "dataset_chest_xray" and p.seeds == [0]
 
 
 def test_unknown_parameter_is_rejected_with_the_valid_names():
@@ -41,7 +41,8 @@ def test_rerunning_setup_after_later_cells_is_fine():
     ("epochs", "3", "should be int"), ("lr", "fast", "should be float"), ("progress", 1, "should be bool"),
     ("device", "gpu", "device='gpu' is not valid"), ("image_size", 100, "multiple of 32"),
     ("configs", "unet-vgg19-dice", "not in the isic2018 grid"), ("n_seeds", 0, "at least 1"),
-    ("batch_size", 1, "at least 2"), ("dataset", "folder", "dataset='folder' is not valid"),
+    ("batch_size", 1, "at least 2"), ("dataset", "mine", "dataset='mine' is not valid"),
+    ("budget", "huge", "budget='huge' is not valid"), ("ablation_steps", "epochs=x", "whole number"),
 ])
 def test_bad_values_stop_with_a_clear_message(name, value, match):
     params = {"dataset": "isic2018", name: value}

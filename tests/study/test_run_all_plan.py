@@ -28,9 +28,10 @@ from seg_utils.study.notebooks import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-ALL = ["01_dataset_isic2018", "02_dataset_chest_xray", "03_dataset_cbis_ddsm", "20_table_encoders", "21_table_losses",
-       "22_table_literature", "30_predict"]
-DATASETS, TABLES = ALL[:3], ALL[3:6]
+ALL = ["01_dataset_isic2018", "02_dataset_chest_xray", "03_dataset_cbis_ddsm", "04_dataset_yours", "20_table_encoders",
+       "21_table_losses", "22_table_literature", "30_predict"]
+DATASETS, TABLES = ALL[:3], ALL[4:7]
+SMOKE = [n for n in ALL if n != "04_dataset_yours"]  # "# notebooks: 01,02,03,20,21,22,30": one's own data is yours
 TINY = [("epochs", "1"), ("synthetic_train", "10"), ("synthetic_test", "4"), ("image_size", "32")]
 
 
@@ -78,7 +79,7 @@ def test_only_selects_in_run_order(only, selected):
     assert select_notebooks(ALL, only) == selected
 
 
-@pytest.mark.parametrize("only, bad", [("99", "99"), ("02,99", "99"), ("02,,20", ""), ("isic", "isic"), ("0 4", "04")])
+@pytest.mark.parametrize("only, bad", [("99", "99"), ("02,99", "99"), ("02,,20", ""), ("isic", "isic"), ("0 5", "05")])
 def test_only_naming_no_notebook_is_an_error_listing_them(only, bad):
     with pytest.raises(ConfigError, match=f"--only: no notebook '{bad}'; choose from: 01_dataset_isic2018 "):
         select_notebooks(ALL, only)
@@ -89,7 +90,7 @@ def test_only_naming_no_notebook_is_an_error_listing_them(only, bad):
 def test_smoke_plan_every_notebook_and_the_tiny_options_only_where_declared(tmp_path):
     plan = build_plan(ROOT, "smoke", results=tmp_path / "r", extra=TINY)
     runs, results = _runs(plan), str(tmp_path / "r")
-    assert list(runs) == ALL and plan.results == tmp_path / "r" and plan.data_root == ""
+    assert list(runs) == SMOKE and plan.results == tmp_path / "r" and plan.data_root == ""
     tiny = ["-p", "epochs", "1", "-p", "synthetic_train", "10", "-p", "synthetic_test", "4", "-p", "image_size", "32"]
     for name in DATASETS:
         assert runs[name].params == _profile("smoke")  # data_root "" (synthetic data) stays as it is

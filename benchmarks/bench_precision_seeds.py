@@ -1,0 +1,204 @@
+"""fp32 NCHW against ``precision=auto`` on the chest X-rays, over training seeds: does the faster setting cost Dice?
+
+Trains the cpu-real profile's chest X-ray configuration (``notebooks/params/cpu-real/02_dataset_chest_xray.yaml``:
+U-Net ResNet50, BCE, 128 px, weights none, 5 epochs, batch 16, with the ablation ladder's data options
+``intensity=clahe`` and ``augment=xray``) through the study's own API, as the chest notebook does
+(``seg_utils.study.prepare_data`` once, then ``seg_utils.study.execute_run`` per run), for ``--seeds`` seeds in each
+of two settings:
+
+- ``fp32``: ``precision="fp32"``, ``memory_format="nchw"``;
+- ``auto``: ``precision="auto"``, ``memory_format="auto"`` (on the CPU the probe's choice, cached once per machine
+  and model in the user cache, :mod:`seg_utils.model.precision`).
+
+Seed ``s`` of both settings is the same run spec (the same split, initialisation, batch order and augmentation):
+only the precision differs. The two settings alternate (fp32 first for even seeds, auto first for odd ones), so
+that both see the same drift of a shared machine's load. Each setting has its own results folder
+(``<out>/fp32``, ``<out>/auto``; the precision is not part of a run's identity) and both share one data cache
+(``<out>/cache``). A complete run already in ``--out`` is read back, not retrained (its wall time is then unknown).
+
+Per seed and as mean ± sd (ddof 1) over the seeds, for both settings: the test Dice (the official test split,
+Montgomery; ``metrics.json`` ``dice_mean``), the training minutes (``history.csv``: the epochs, validation and
+checkpoints) and the wall minutes of ``execute_run`` (the probe, model building, evaluation and records too). The
+verdict: the auto - fp32 difference of the mean Dice is **within the across-seed spread** when its magnitude is at
+most the pooled across-seed sd (the root mean square of the two settings' sds), else not; with one seed there is no
+spread and no verdict. The paired per-seed differences are reported beside it.
+
+Writes ``<out>/bench_precision_seeds.json`` and ``.md`` and prints one JSON line (params, env, figures).
+
+    python benchmarks/bench_precision_seeds.py --out /tmp/bench_precision_seeds      # 40-60 min on 2 cores (estimate)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np
+import torch
+
+from seg_utils.data.io import write_json
+from seg_utils.model.precision import cpu_name
+from seg_utils.study import RunSpec, execute_run, prepare_data, run_dir_for, run_status
+from seg_utils.study.run_folder import fingerprinted, read_environment, read_history, read_metrics
+
+#: The two settings compared: name -> (precision, memory_format).
+SETTINGS = {"fp32": ("fp32", "nchw"), "auto": ("auto", "auto")}
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "chest_xray"
+
+
+def environment() -> dict:
+    return {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
+            "cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "load_average": [round(x, 2) for x in os.getloadavg()],
+            "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _spec(args: argparse.Namespace, seed: int) -> RunSpec:
+    return RunSpec("chest_xray", args.arch, args.encoder, args.loss, image_size=args.size, epochs=args.epochs,
+                   batch_size=args.batch_size, weights=args.weights, intensity=args.intensity, augment=args.augment,
+                   seed=seed, limit=args.limit)
+
+
+def _run(spec: RunSpec, data, results: Path, setting: str, device: str) -> dict:
+    """Train (or read back) one run; its Dice, minutes and precision."""
+    precision, memory_format = SETTINGS[setting]
+    trained = run_status(run_dir_for(fingerprinted(spec, data), results)) != "complete"
+    t0 = time.perf_counter()
+    run_dir = execute_run(spec, data, results, device, progress=False, precision=precision,
+                          memory_format=memory_format)
+    wall = time.perf_counter() - t0
+    metrics, record = read_metrics(run_dir), read_environment(run_dir).get("precision", {})
+    chosen = record.get("chosen", {})
+    return {"seed": spec.seed, "setting": setting, "dice": metrics["dice_mean"], "n_test": metrics["n_test"],
+            "train_minutes": float(read_history(run_dir).seconds.sum()) / 60,
+            "wall_minutes": wall / 60 if trained else None, "trained_now": trained,
+            "precision": f"{chosen.get('precision')}/{chosen.get('memory_format')}",
+            "precision_reason": record.get("reason", ""), "epochs_run": metrics["epochs_run"],
+            "run": f"{setting}/{run_dir.relative_to(results).as_posix()}"}
+
+
+def _mean_sd(values: list[float]) -> dict:
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"mean": None, "sd": None, "n": 0}
+    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None,
+            "n": len(values)}
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Mean ± sd per setting, the paired differences and the verdict."""
+    by = {s: sorted((r for r in runs if r["setting"] == s), key=lambda r: r["seed"]) for s in SETTINGS}
+    out: dict = {s: {k: _mean_sd([r[k] for r in by[s]]) for k in ("dice", "train_minutes", "wall_minutes")}
+                 for s in SETTINGS}
+    paired = [a["dice"] - f["dice"] for f, a in zip(by["fp32"], by["auto"], strict=True)]
+    diff = out["auto"]["dice"]["mean"] - out["fp32"]["dice"]["mean"]
+    sds = [out[s]["dice"]["sd"] for s in SETTINGS]
+    spread = math.sqrt(sum(sd * sd for sd in sds) / len(sds)) if None not in sds else None
+    if spread is None:
+        verdict, within = "no verdict: one seed has no across-seed spread (use --seeds 2 or more)", None
+    else:
+        within = abs(diff) <= spread
+        verdict = (f"auto - fp32 mean test Dice {diff:+.4f} is {'within' if within else 'outside'} the across-seed "
+                   f"spread (pooled sd {spread:.4f})")
+    speed = out["fp32"]["train_minutes"]["mean"] / out["auto"]["train_minutes"]["mean"]
+    out.update(dice_difference=diff, paired_differences=paired, paired=_mean_sd(paired), pooled_sd=spread,
+               within_spread=within, verdict=verdict, fp32_over_auto_train_minutes=speed,
+               auto_settings=sorted({r["precision"] for r in by["auto"]}))
+    return out
+
+
+def _fmt(stat: dict, digits: int) -> str:
+    if stat["mean"] is None:
+        return "-"
+    return f"{stat['mean']:.{digits}f}" + (f" ± {stat['sd']:.{digits}f}" if stat["sd"] is not None else "")
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(result: dict) -> str:
+    p, s = result["params"], result["summary"]
+    lines = [f"fp32 NCHW vs auto ({', '.join(s['auto_settings'])}): {p['arch']}-{p['encoder']} {p['loss']}, "
+             f"{p['size']} px, {p['epochs']} epochs, batch {p['batch_size']}, weights {p['weights']}, intensity "
+             f"{p['intensity']}, augment {p['augment']}, limit {p['limit']}; test: Montgomery "
+             f"({result['runs'][0]['n_test']} images)", "",
+             "| seed | fp32 Dice | auto Dice | auto - fp32 | fp32 train min | auto train min | fp32 wall min | "
+             "auto wall min |", "|---|---|---|---|---|---|---|---|"]
+    by = {(r["seed"], r["setting"]): r for r in result["runs"]}
+    for seed in sorted({r["seed"] for r in result["runs"]}):
+        f, a = by[(seed, "fp32")], by[(seed, "auto")]
+        lines.append(f"| {seed} | {f['dice']:.4f} | {a['dice']:.4f} | {a['dice'] - f['dice']:+.4f} | "
+                     f"{f['train_minutes']:.2f} | {a['train_minutes']:.2f} | {_num(f['wall_minutes'], 2)} | "
+                     f"{_num(a['wall_minutes'], 2)} |")
+    lines.append(f"| mean ± sd | {_fmt(s['fp32']['dice'], 4)} | {_fmt(s['auto']['dice'], 4)} | "
+                 f"{_fmt(s['paired'], 4)} | {_fmt(s['fp32']['train_minutes'], 2)} | "
+                 f"{_fmt(s['auto']['train_minutes'], 2)} | {_fmt(s['fp32']['wall_minutes'], 2)} | "
+                 f"{_fmt(s['auto']['wall_minutes'], 2)} |")
+    lines += ["", f"**Verdict:** {s['verdict']}. Training minutes fp32 / auto: "
+              f"{s['fp32_over_auto_train_minutes']:.2f}x.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-root", type=Path, default=DEFAULT_DATA, help="the chest X-rays (Kaggle layout; default: "
+                    "../shared/data/chest_xray beside the repository)")
+    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "bench_precision_seeds",
+                    help="results folders, data cache and the summary (default: <temp>/bench_precision_seeds)")
+    ap.add_argument("--seeds", type=int, default=3, help="training seeds per setting: first-seed, first-seed + 1, ...")
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--arch", default="unet")
+    ap.add_argument("--encoder", default="resnet50")
+    ap.add_argument("--loss", default="bce")
+    ap.add_argument("--size", type=int, default=128, help="input side, a multiple of 32")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--weights", default="none")
+    ap.add_argument("--intensity", default="clahe", help="none | clahe | equalize")
+    ap.add_argument("--augment", default="xray", help="none | flips | xray")
+    ap.add_argument("--limit", type=int, default=0, help="keep the first N clean images of each split (0: all)")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    args = ap.parse_args(argv)
+    if args.seeds < 1:
+        ap.error("--seeds must be at least 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    specs = {seed: _spec(args, seed) for seed in seeds}  # validates the options before the data is prepared
+    t0 = time.perf_counter()
+    data = prepare_data("chest_xray", args.data_root, args.size, args.out, args.intensity, args.limit,
+                        cache_dir=args.out / "cache", progress=False)
+    runs = []
+    for seed in seeds:
+        order = list(SETTINGS) if seed % 2 == 0 else list(SETTINGS)[::-1]
+        for setting in order:
+            runs.append(_run(specs[seed], data, args.out / setting, setting, args.device))
+            r = runs[-1]
+            print(f"seed {seed} {setting} ({r['precision']}): Dice {r['dice']:.4f}, train {r['train_minutes']:.2f} "
+                  f"min", file=sys.stderr, flush=True)
+    result = {"benchmark": "precision_seeds", "params": {k: str(v) if isinstance(v, Path) else v
+                                                         for k, v in vars(args).items()},
+              "env": environment(), "runs": runs, "summary": summarise(runs),
+              "minutes": round((time.perf_counter() - t0) / 60, 2)}
+    write_json(args.out / "bench_precision_seeds.json", result)
+    (args.out / "bench_precision_seeds.md").write_text(markdown(result))
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
