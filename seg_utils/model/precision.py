@@ -274,6 +274,18 @@ def _store(caches: list[ProbeCache], key: str, figures: dict[str, Any]) -> str:
     return message
 
 
+def _busy() -> str:
+    """Why the CPU is too busy for a probe worth keeping (load average above the cores torch uses plus one: other
+    processes took the probe's cores), or ``""``."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        return ""
+    threads = torch.get_num_threads()
+    return (f"the CPU was busy during the probe (load average {load:.1f} with {threads} threads for the run), so its "
+            "ranking is this run's only" if load > threads + 1 else "")
+
+
 def resolve_precision(device: torch.device, precision: str = "auto", memory_format: str = "auto",
                       step: Callable[[AmpSettings], float] | None = None, cache: ProbeCache | None = None,
                       key: str = "", steps: int = 3,
@@ -330,7 +342,10 @@ def resolve_precision(device: torch.device, precision: str = "auto", memory_form
         else:
             figures = _measure(step, candidates, steps)
             record["reason"] = "fastest in a probe of this run's model on this machine"
-            if caches:
+            busy = _busy()
+            if busy:  # timings taken on a shared CPU rank the candidates by luck: this run only, never kept
+                record["cache"] = f"not cached: {busy}"
+            elif caches:
                 record["cache"] = _store(caches, key, figures)
         if key:
             record["probe_key"] = key

@@ -39,10 +39,20 @@ _INDEX = "index.html"
 
 
 def published_files(results: str | Path) -> list[Path]:
-    """The files of ``results`` that :data:`PUBLISHED` names (hidden ones left out), relative to it, sorted."""
+    """The files of ``results`` that :data:`PUBLISHED` names (hidden ones, and runs without an outcome yet, left
+    out), relative to it, sorted."""
     results = Path(results)
     found = {p.relative_to(results) for pattern in PUBLISHED for p in results.glob(pattern) if p.is_file()}
-    return sorted(p for p in found if not any(part.startswith(".") for part in p.parts))
+    return sorted(p for p in found if not any(part.startswith(".") for part in p.parts) and _finished(results, p))
+
+
+def _finished(results: Path, path: Path) -> bool:
+    """False for the records of a run still training or interrupted (neither metrics.json nor failed.json): it is
+    published once it has an outcome."""
+    if path.parts[0] != "runs" or len(path.parts) != 4:
+        return True
+    run = results / Path(*path.parts[:3])
+    return (run / METRICS).is_file() or (run / FAILED).is_file()
 
 
 def _check_folders(src: Path, dest: Path, replace: bool) -> None:

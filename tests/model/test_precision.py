@@ -19,7 +19,29 @@ from seg_utils.model.precision import CACHE_ENV, AmpSettings, ProbeCache, amp_of
 from seg_utils.study import runs
 from seg_utils.study.spec import RunSpec
 
+_BUSY = prec._busy  # the real check, before the autouse fixture replaces it
+
 CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_cpu(monkeypatch):
+    """The tests' probes count as taken on an idle CPU, whatever else runs beside the suite (one test makes it busy)."""
+    monkeypatch.setattr(prec, "_busy", lambda: "")
+
+
+def test_a_probe_on_a_busy_cpu_chooses_for_its_run_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(prec.os, "getloadavg", lambda: (torch.get_num_threads() + 3.0, 0.0, 0.0))
+    monkeypatch.setattr(prec, "_busy", _BUSY)
+    calls: list[str] = []
+    step = _fake_step({"fp32/nchw": 0.01, "fp32/channels_last": 0.01, "bf16/nchw": 0.005,
+                       "bf16/channels_last": 0.01}, calls)
+    cache = ProbeCache(tmp_path / "precision", "the test cache", "precision")
+    amp, record = resolve_precision(CPU, step=step, cache=cache, key="k", steps=1)
+    assert amp.name == "bf16" and record["cache"].startswith("not cached: the CPU was busy during the probe")
+    assert not cache.file("k").exists()
+    monkeypatch.setattr(prec.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert _BUSY() == ""
 
 
 def _fake_step(seconds: dict[str, float], calls: list[str]):

@@ -81,6 +81,9 @@ def working(tmp_path) -> tuple[Path, dict[str, list[str]]]:
 
 def test_publish_copies_only_the_published_files_and_every_link_resolves(working, tmp_path):
     src, files = working
+    interrupted = src / "runs" / "isic2018" / "unet-vgg19-bce-s9-0123456789"  # training, or stopped: no outcome yet
+    _write(interrupted / "spec.json", "{}")
+    _write(interrupted / "history.csv", "epoch\n1\n")
     assert [p.as_posix() for p in published_files(src)] == files["published"]
     assert not broken_links(src)  # the working index links what exists there (with code, notebook, PDFs)
     working_index = (src / "index.html").read_text()
