@@ -153,9 +153,11 @@ def _rows(results: Path, dataset: str) -> list[dict]:
         tasks = [CBIS_TASK_NAMES.get(t, t) for t in _values(runs, "cbis_task")]
         poster_task = CBIS_TASK_NAMES[default("cbis_task")]
         rows.append(("task variant", ", ".join(tasks), poster_task, tasks != [poster_task]))
-    pairs = (list(dict.fromkeys(zip(runs.get("test_source", []), runs.get("test_fraction", []), strict=True)))
-             if {"test_source", "test_fraction"} <= set(runs) else [])
-    tests = [_test_set(s, f) for s, f in pairs] or [_test_set(default("test_source"), default("test_fraction"))]
+    sources = (runs.get("test_source", pd.Series(index=runs.index, dtype=object)).fillna(default("test_source")),
+               runs.get("test_fraction", pd.Series(index=runs.index, dtype=float)).fillna(default("test_fraction")))
+    pairs = list(dict.fromkeys(zip(*sources, strict=True)))  # a spec written before a field existed has its default
+    tests = list(dict.fromkeys(_test_set(s, f) for s, f in pairs)) or [_test_set(default("test_source"),
+                                                                             default("test_fraction"))]
     rows.append(("test set", "; ".join(tests), "official test set", tests != ["official test set"]))
     weights = [_WEIGHTS.get(w, "local weights") for w in _values(runs, "weights")]
     poster_weights = _WEIGHTS[default("weights")]

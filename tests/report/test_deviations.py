@@ -139,3 +139,13 @@ def test_literature_whole_mammograms_are_comparable_with_the_poster_row(tmp_path
     _scratch_run(tmp_path, "cbis_ddsm")
     df = report.table_literature(tmp_path).set_index("work")
     assert df.comparable.to_dict() == pytest.approx({w: w in ("the poster", "this study") for w in df.index})
+
+
+def test_a_run_recorded_before_the_test_source_existed_was_scored_on_the_official_test_set(tmp_path):
+    old = _scratch_run(tmp_path, "isic2018")
+    spec = read_json(old / "spec.json")
+    write_json(old / "spec.json", {k: v for k, v in spec.items() if k not in ("test_source", "test_fraction")})
+    _scratch_run(tmp_path, "isic2018", seed=1)
+    _summary(tmp_path, "isic2018", data_root="../shared/data")
+    facts = _facts(report.deviations(tmp_path, "isic2018"), "isic2018")
+    assert facts.loc["test set", "ours"] == "official test set" and not facts.loc["test set", "differs"]
