@@ -20,8 +20,9 @@ import pandas as pd
 
 from ..model.cost import model_cost
 from ..stats import non_inferiority, rank_stability
-from ..study.grid import ARCH_NAMES, DATASET_NAMES, ENCODER_NAMES, GRID_DATASETS, LOSS_NAMES, POSTER_ARCHS
+from ..study.grid import ARCH_NAMES, ENCODER_NAMES, GRID_DATASETS, LOSS_NAMES, POSTER_ARCHS
 from .comparisons import compare_encoders, compare_losses
+from .deviations import dataset_names
 from .results import KEY, select_runs
 from .tables import seeds_of, table_encoders, table_losses
 
@@ -108,9 +109,9 @@ def answer_losses(results: str | Path, alpha: float = 0.05) -> str:
     the poster's winner, and the agreement with the poster counted by significance."""
     table = table_losses(results)
     tests = compare_losses(results, alpha)
-    lines, verdicts = [], []
+    lines, verdicts, names = [], [], dataset_names(results)
     for (dataset, model), rows in table.groupby(["dataset", "model"], sort=False):
-        where = f"{model} on {DATASET_NAMES[dataset]}"
+        where = f"{model} on {names[dataset]}"
         ok = rows[rows.status == "ok"].set_index("loss")
         poster = rows.set_index("loss").poster
         poster_winner = LOSS_NAMES[poster.idxmax()] if poster.notna().all() else "?"
@@ -159,7 +160,7 @@ def answer_base(results: str | Path, margin: float = 0.01) -> str:
     for dataset in GRID_DATASETS:
         task = cells[cells.dataset == dataset]
         base = task[(task.arch == "deeplabv3plus") & (task.encoder == "resnet50")]
-        name = DATASET_NAMES[dataset]
+        name = dataset_names(results)[dataset]
         if task.empty or base.empty:
             lines.append(f"- {name}: DeepLabV3+_RN50 has no complete run; no answer yet.")
             continue

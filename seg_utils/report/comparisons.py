@@ -28,7 +28,6 @@ import pandas as pd
 from ..stats import SEED_COMPARE_COLUMNS, compare_seeds
 from ..study.grid import (
     ARCH_NAMES,
-    DATASET_NAMES,
     ENCODER_NAMES,
     GRID_DATASETS,
     LOSS_NAMES,
@@ -38,6 +37,7 @@ from ..study.grid import (
     model_label,
 )
 from ..study.reference import poster_dice
+from .deviations import dataset_names
 from .tables import seeds_of, with_data_notes
 
 __all__ = ["COMPARE_TABLE_COLUMNS", "compare_encoders", "compare_losses"]
@@ -129,7 +129,8 @@ def compare_losses(results: str | Path, alpha: float = 0.05) -> pd.DataFrame:
     Returns:
         DataFrame with :data:`COMPARE_TABLE_COLUMNS` (see the module docstring).
     """
+    names = dataset_names(results)  # the release read (ISIC 2017), where it is not the poster's
     pairs = [((ds, a, "resnet50", "bce"), (ds, a, "resnet50", "logcosh_dice"),
-              f"losses, {model_label(a, 'resnet50')} on {DATASET_NAMES[ds]}") for ds, a in TABLE2_ROWS]
+              f"losses, {model_label(a, 'resnet50')} on {names[ds]}") for ds, a in TABLE2_ROWS]
     df = _compare(results, None, pairs, alpha, with_loss=True)
     return with_data_notes(df, "Table 2: comparisons over seeds, BCE vs Log-Cosh Dice", results, GRID_DATASETS)
