@@ -20,11 +20,12 @@ pytestmark = pytest.mark.slow
 def test_run_all_profile_yours_ends_with_a_recommendation(tmp_path):
     data = write_synthetic(tmp_path / "data", n_train=32, n_test=8, datasets=("folder",))["folder"]
     results = tmp_path / "results"
-    # budget quick (64 px, 2 seeds, the four ResNet50 cells); 2 of its 5 epochs and no precision probe keep the
-    # suite short (the probe has its own tests)
+    # budget quick (64 px, 2 seeds); two of its four ResNet50 cells, 1 of its 5 epochs and no precision probe keep
+    # the suite short (the probe has its own tests; the budget's settings, tests/study/test_yours.py)
     cmd = ["bash", str(ROOT / "run_all.sh"), "--profile", "yours", "--data-root", str(data), "--results",
-           str(results), "-p", "budget", "quick", "-p", "epochs", "2", "-p", "weights", "none", "-p", "precision",
-           "fp32", "-p", "memory_format", "nchw", "-p", "name", "Test lungs"]
+           str(results), "-p", "budget", "quick", "-p", "epochs", "1", "-p", "configs",
+           "unet-resnet50-bce,deeplabv3plus-resnet50-bce", "-p", "weights", "none", "-p", "precision", "fp32", "-p",
+           "memory_format", "nchw", "-p", "name", "Test lungs"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = results / "notebooks" / "04_dataset_yours.report.html"
@@ -36,8 +37,7 @@ def test_run_all_profile_yours_ends_with_a_recommendation(tmp_path):
     assert find_run("recommended", results).parent.name == "folder"
     assert (results / "tables" / "recommendation_folder-test-lungs.md").is_file()
     runs = sorted(p.name for p in (results / "runs" / "folder").iterdir())
-    assert len(runs) == 8 and {r.split("-s")[0] for r in runs} == {
-        "unet-resnet50-bce", "deeplabv3plus-resnet50-bce", "unet-resnet50-logcosh_dice",
-        "deeplabv3plus-resnet50-logcosh_dice"}
+    assert len(runs) == 4 and {r.split("-s")[0] for r in runs} == {"unet-resnet50-bce", "deeplabv3plus-resnet50-bce"}
+    assert {r.split("-s")[1][0] for r in runs} == {"0", "1"}  # the budget's two seeds
     index = (results / "index.html").read_text()
     assert "04_dataset_yours.report.html" in index
