@@ -40,4 +40,5 @@ def test_run_all_profile_yours_ends_with_a_recommendation(tmp_path):
     assert len(runs) == 4 and {r.split("-s")[0] for r in runs} == {"unet-resnet50-bce", "deeplabv3plus-resnet50-bce"}
     assert {r.split("-s")[1][0] for r in runs} == {"0", "1"}  # the budget's two seeds
     index = (results / "index.html").read_text()
-    assert "04_dataset_yours.report.html" in index
+    assert "04_dataset_yours.report.html" in index and "Your data: Test lungs" in index
+    assert "no summary" not in index  # the notebook's row finds its summary, named after the data

@@ -172,6 +172,16 @@ def _summary_name(notebook_stem: str) -> str:
     return rest if head.isdigit() and rest else notebook_stem
 
 
+#: The summaries of the notebook on one's own data are named after the data (``dataset_folder-<name>``).
+_YOURS = ("dataset_yours", "dataset_folder-")
+
+
+def _wrote(notebook_stem: str, summary: str) -> bool:
+    """Whether the notebook ``notebook_stem`` writes the summary named ``summary``."""
+    name = _summary_name(notebook_stem)
+    return summary == name or (name == _YOURS[0] and summary.startswith(_YOURS[1]))
+
+
 def _notebook_stems(results: Path) -> list[str]:
     """The notebooks of the results folder: those with an executed copy, a rendering or a log."""
     folder = results / "notebooks"
@@ -189,7 +199,7 @@ def _notebooks_section(results: Path, by_name: dict[str, dict], claimed: set[str
                                                                   strict=True)))
         if not files[0].is_file():
             links = "<span class='missing'>no report</span>" + (f" · {links}" if links else "")
-        done = by_name.get(_summary_name(stem))
+        done = next((by_name[n] for n in sorted(by_name) if _wrote(stem, n)), None)
         state = (f"finished {html.escape(done.get('finished', '?'))}" if done
                  else "<span class='missing'>no summary: failed or still running</span>")
         rows.append(f"<tr><td><b>{html.escape(stem)}</b></td><td>{links}</td><td>{state}</td></tr>")
@@ -240,10 +250,13 @@ def build_index(results: str | Path) -> Path:
         summary_file = summary_path(results, s["notebook"])
         claimed.add(summary_file.relative_to(results).as_posix())
         report = results / "notebooks" / next((f"{stem}{READER_SUFFIX}" for stem in _notebook_stems(results)
-                                               if _summary_name(stem) == s["notebook"]), "-")
+                                               if _wrote(stem, s["notebook"])), "-")
         links = _joined(f"finished {html.escape(s.get('finished', '?'))}", _link(report, results, "report"),
                         _link(summary_file, results, "summary.json"))
-        body.append(f"<h2>{html.escape(titles.get(s['notebook'], s['notebook']))}</h2><p class='meta'>"
+        yours = s.get("parameters", {}).get("name") or s["notebook"][len(_YOURS[1]):]
+        title = titles.get(s["notebook"]) or (f"Your data: {yours}" if s["notebook"].startswith(_YOURS[1])
+                                              else s["notebook"])
+        body.append(f"<h2>{html.escape(title)}</h2><p class='meta'>"
                     f"{html.escape(s['notebook'])} · {links}</p>")
         body.append(_tables_section(results, csvs, main_tables))
         body.append(_figures_section(results, pngs))
