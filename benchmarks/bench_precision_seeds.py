@@ -1,10 +1,11 @@
 """fp32 NCHW against ``precision=auto`` on the chest X-rays, over training seeds: does the faster setting cost Dice?
 
-Trains the cpu-real profile's chest X-ray configuration (``notebooks/params/cpu-real/02_dataset_chest_xray.yaml``:
-U-Net ResNet50, BCE, 128 px, weights none, 5 epochs, batch 16, with the ablation ladder's data options
-``intensity=clahe`` and ``augment=xray``) through the study's own API, as the chest notebook does
+Trains the chest goal's recipe, the last step of the cpu-real chest ladder
+(``notebooks/params/cpu-real/02_dataset_chest_xray.yaml``: U-Net ResNet50, 128 px, weights none, batch 16, with
+``intensity=clahe``, ``augment=xray``, ``loss=bce_dice``, ``schedule=cosine``, ``epochs=15``, ``patience=15``,
+``keep_weights=last``; every one an argument) through the study's own API, as the chest notebook does
 (``seg_utils.study.prepare_data`` once, then ``seg_utils.study.execute_run`` per run), for ``--seeds`` seeds in each
-of two settings:
+of two settings (``--settings``: both, or one alone for its Dice over seeds):
 
 - ``fp32``: ``precision="fp32"``, ``memory_format="nchw"``;
 - ``auto``: ``precision="auto"``, ``memory_format="auto"`` (on the CPU the probe's choice, cached once per machine
@@ -68,7 +69,8 @@ def environment() -> dict:
 def _spec(args: argparse.Namespace, seed: int) -> RunSpec:
     return RunSpec("chest_xray", args.arch, args.encoder, args.loss, image_size=args.size, epochs=args.epochs,
                    batch_size=args.batch_size, weights=args.weights, intensity=args.intensity, augment=args.augment,
-                   seed=seed, limit=args.limit)
+                   schedule=args.schedule, patience=args.patience, monitor=args.monitor,
+                   keep_weights=args.keep_weights, seed=seed, limit=args.limit)
 
 
 def _run(spec: RunSpec, data, results: Path, setting: str, device: str) -> dict:
@@ -98,10 +100,14 @@ def _mean_sd(values: list[float]) -> dict:
 
 
 def summarise(runs: list[dict]) -> dict:
-    """Mean ± sd per setting, the paired differences and the verdict."""
+    """Mean ± sd per setting; with both settings, the paired differences and the verdict."""
     by = {s: sorted((r for r in runs if r["setting"] == s), key=lambda r: r["seed"]) for s in SETTINGS}
     out: dict = {s: {k: _mean_sd([r[k] for r in by[s]]) for k in ("dice", "train_minutes", "wall_minutes")}
-                 for s in SETTINGS}
+                 for s in SETTINGS if by[s]}
+    out["settings_used"] = {s: sorted({r["precision"] for r in by[s]}) for s in SETTINGS if by[s]}
+    if not (by["fp32"] and by["auto"]):
+        out["verdict"] = f"no verdict: only {', '.join(out['settings_used'])} was trained (--settings)"
+        return out
     paired = [a["dice"] - f["dice"] for f, a in zip(by["fp32"], by["auto"], strict=True)]
     diff = out["auto"]["dice"]["mean"] - out["fp32"]["dice"]["mean"]
     sds = [out[s]["dice"]["sd"] for s in SETTINGS]
@@ -131,24 +137,29 @@ def _num(value: float | None, digits: int) -> str:
 
 def markdown(result: dict) -> str:
     p, s = result["params"], result["summary"]
-    lines = [f"fp32 NCHW vs auto ({', '.join(s['auto_settings'])}): {p['arch']}-{p['encoder']} {p['loss']}, "
-             f"{p['size']} px, {p['epochs']} epochs, batch {p['batch_size']}, weights {p['weights']}, intensity "
-             f"{p['intensity']}, augment {p['augment']}, limit {p['limit']}; test: Montgomery "
-             f"({result['runs'][0]['n_test']} images)", "",
-             "| seed | fp32 Dice | auto Dice | auto - fp32 | fp32 train min | auto train min | fp32 wall min | "
-             "auto wall min |", "|---|---|---|---|---|---|---|---|"]
+    used = s["settings_used"]
+    names = [k for k in SETTINGS if k in used]
+    both = len(names) == 2
+    compared = " vs ".join(f"{k} ({', '.join(used[k])})" for k in names)
+    lines = [f"{compared}: {p['arch']}-{p['encoder']} "
+             f"{p['loss']}, {p['size']} px, {p['epochs']} epochs, patience {p['patience']} on {p['monitor']}, "
+             f"{p['keep_weights']} weights kept, {p['schedule']} LR, batch {p['batch_size']}, weights {p['weights']}, "
+             f"intensity {p['intensity']}, augment {p['augment']}, limit {p['limit']}; test: Montgomery "
+             f"({result['runs'][0]['n_test']} images)", ""]
+    columns = [f"{k} Dice" for k in names] + (["auto - fp32"] if both else []) + \
+        [f"{k} train min" for k in names] + [f"{k} wall min" for k in names]
+    lines += ["| seed | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     by = {(r["seed"], r["setting"]): r for r in result["runs"]}
     for seed in sorted({r["seed"] for r in result["runs"]}):
-        f, a = by[(seed, "fp32")], by[(seed, "auto")]
-        lines.append(f"| {seed} | {f['dice']:.4f} | {a['dice']:.4f} | {a['dice'] - f['dice']:+.4f} | "
-                     f"{f['train_minutes']:.2f} | {a['train_minutes']:.2f} | {_num(f['wall_minutes'], 2)} | "
-                     f"{_num(a['wall_minutes'], 2)} |")
-    lines.append(f"| mean ± sd | {_fmt(s['fp32']['dice'], 4)} | {_fmt(s['auto']['dice'], 4)} | "
-                 f"{_fmt(s['paired'], 4)} | {_fmt(s['fp32']['train_minutes'], 2)} | "
-                 f"{_fmt(s['auto']['train_minutes'], 2)} | {_fmt(s['fp32']['wall_minutes'], 2)} | "
-                 f"{_fmt(s['auto']['wall_minutes'], 2)} |")
-    lines += ["", f"**Verdict:** {s['verdict']}. Training minutes fp32 / auto: "
-              f"{s['fp32_over_auto_train_minutes']:.2f}x.", ""]
+        row = [by[(seed, k)] for k in names]
+        cells = [f"{r['dice']:.4f}" for r in row] + ([f"{row[1]['dice'] - row[0]['dice']:+.4f}"] if both else []) + \
+            [f"{r['train_minutes']:.2f}" for r in row] + [_num(r["wall_minutes"], 2) for r in row]
+        lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+    cells = [_fmt(s[k]["dice"], 4) for k in names] + ([_fmt(s["paired"], 4)] if both else []) + \
+        [_fmt(s[k]["train_minutes"], 2) for k in names] + [_fmt(s[k]["wall_minutes"], 2) for k in names]
+    lines.append("| mean ± sd | " + " | ".join(cells) + " |")
+    speed = f" Training minutes fp32 / auto: {s['fp32_over_auto_train_minutes']:.2f}x." if both else ""
+    lines += ["", f"**Verdict:** {s['verdict']}.{speed}", ""]
     return "\n".join(lines)
 
 
@@ -162,9 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--arch", default="unet")
     ap.add_argument("--encoder", default="resnet50")
-    ap.add_argument("--loss", default="bce")
+    ap.add_argument("--loss", default="bce_dice")
     ap.add_argument("--size", type=int, default=128, help="input side, a multiple of 32")
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--patience", type=int, default=15, help="early stopping's patience (15 with 15 epochs: it "
+                    "cannot fire, the run ends at --epochs)")
+    ap.add_argument("--monitor", default="val_loss", help="val_loss | val_dice")
+    ap.add_argument("--keep-weights", default="last", help="best | last")
+    ap.add_argument("--schedule", default="cosine", help="constant | cosine")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--weights", default="none")
     ap.add_argument("--intensity", default="clahe", help="none | clahe | equalize")
@@ -172,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="keep the first N clean images of each split (0: all)")
     ap.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    ap.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated settings to train (default: "
+                    "both; one alone gives its Dice over seeds and no verdict)")
     args = ap.parse_args(argv)
+    settings = [s.strip() for s in args.settings.split(",") if s.strip()]
+    if not settings or set(settings) - set(SETTINGS):
+        ap.error(f"--settings takes one or both of {', '.join(SETTINGS)}, comma-separated; got {args.settings!r}")
     if args.seeds < 1:
         ap.error("--seeds must be at least 1")
     if args.threads:
@@ -184,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                         cache_dir=args.out / "cache", progress=False)
     runs = []
     for seed in seeds:
-        order = list(SETTINGS) if seed % 2 == 0 else list(SETTINGS)[::-1]
+        order = settings if seed % 2 == 0 else settings[::-1]
         for setting in order:
             runs.append(_run(specs[seed], data, args.out / setting, setting, args.device))
             r = runs[-1]

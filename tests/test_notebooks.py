@@ -365,6 +365,7 @@ def test_cpu_real_profile_reads_the_real_chest_xrays(tmp_path):
     quality = pd.read_csv(tmp_path / "tables" / "quality_chest_xray.csv")
     assert quality.set_index("split").final.to_dict() == {"train": 566, "test": 138}
     table = pd.read_csv(tmp_path / "tables" / "ablation_chest_xray.csv")
-    assert len(table) == 10 and (table.status == "missing").all()
+    assert len(table) == 16 and (table.status == "missing").all()
     assert table.step_name.unique().tolist() == ["poster protocol at this scale", "+ CLAHE", "+ X-ray augmentation",
-                                                 "+ BCE + Dice loss", "+ cosine LR schedule"]
+                                                 "+ BCE + Dice loss", "+ cosine LR schedule", "+ 15 epochs",
+                                                 "+ patience 15", "+ last epoch's weights"]

@@ -120,7 +120,8 @@ def estimate(params: DatasetParams, data: PreparedData) -> pd.DataFrame:
     Returns:
         One row per configuration: ``configuration``, ``runs`` (seeds, and ladder steps), ``train_images``,
         ``seconds_per_epoch`` (measured training steps, and the validation and test images at the same rate),
-        ``minutes_at_most`` (every run to ``epochs``); a ``total`` row. ``attrs["device"]`` names the device.
+        ``epochs`` (summed over the runs: a ladder step's own ``epochs=N`` counts for its runs),
+        ``minutes_at_most`` (every run to its last epoch); a ``total`` row. ``attrs["device"]`` names the device.
 
     Raises:
         ConfigError: the ladder is still ``auto`` (call :func:`for_data` first).
@@ -130,18 +131,20 @@ def estimate(params: DatasetParams, data: PreparedData) -> pd.DataFrame:
     device = resolve_device(params.device)
     split = data.clean.split.value_counts()
     n_train, n_other = int(split.get("train", 0)), int(split.get("val", 0) + split.get("test", 0))
-    steps = len(params.ladder[1:])
+    step_epochs = [step.changes.get("epochs", params.epochs) for step in params.ladder[1:]]
     rows, per_model = [], {}
     for arch, encoder, loss in params.grid:
         if (arch, encoder) not in per_model:
             per_model[(arch, encoder)] = _seconds_per_image(arch, encoder, params, device)
-        runs = params.n_seeds * (1 + (steps if (arch, encoder, loss) in params.ablation_grid else 0))
+        ladder = step_epochs if (arch, encoder, loss) in params.ablation_grid else []
+        runs, epochs = params.n_seeds * (1 + len(ladder)), params.n_seeds * (params.epochs + sum(ladder))
         epoch = per_model[(arch, encoder)] * (n_train + n_other / 3)  # inference costs about a third of a step
-        rows.append({"configuration": config_name(arch, encoder, loss), "runs": runs, "train_images": n_train,
-                     "seconds_per_epoch": epoch, "minutes_at_most": runs * params.epochs * epoch / 60})
+        rows.append({"configuration": config_name(arch, encoder, loss), "runs": runs, "epochs": epochs,
+                     "train_images": n_train, "seconds_per_epoch": epoch, "minutes_at_most": epochs * epoch / 60})
     table = pd.DataFrame(rows)
-    total = {"configuration": "total", "runs": int(table.runs.sum()), "train_images": n_train,
-             "seconds_per_epoch": float("nan"), "minutes_at_most": float(table.minutes_at_most.sum())}
+    total = {"configuration": "total", "runs": int(table.runs.sum()), "epochs": int(table.epochs.sum()),
+             "train_images": n_train, "seconds_per_epoch": float("nan"),
+             "minutes_at_most": float(table.minutes_at_most.sum())}
     table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
     table.attrs["device"] = str(device)
     return table

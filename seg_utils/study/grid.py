@@ -39,9 +39,10 @@ PANEL_MODELS = (("unet", "resnet50"), ("deeplabv3plus", "resnet50"))
 
 #: The data-driven options an ablation ladder may change, with their choices.
 OPTIONS = {"intensity": INTENSITIES, "augment": AUGMENTS, "loss": tuple(LOSSES), "schedule": SCHEDULES,
-           "epochs": (), "monitor": tuple(MONITORS), "keep_weights": KEEP_WEIGHTS}
-#: Options of :data:`OPTIONS` that take a whole number (any, at least 1) rather than one of a list of choices.
-WHOLE_NUMBER_OPTIONS = ("epochs",)
+           "epochs": (), "patience": (), "monitor": tuple(MONITORS), "keep_weights": KEEP_WEIGHTS}
+#: Options of :data:`OPTIONS` that take a whole number (any, at least 1) rather than one of a list of choices, with
+#: how the report names a value (``patience=15``: early stopping that cannot fire within 15 epochs).
+WHOLE_NUMBER_OPTIONS = {"epochs": "{} epochs", "patience": "patience {}"}
 #: How the report names an option's value.
 OPTION_NAMES = {
     ("intensity", "clahe"): "CLAHE", ("intensity", "equalize"): "histogram equalisation",

@@ -2,8 +2,9 @@
 
 A ladder is comma-separated ``field=value`` changes among the data-driven options (:data:`~.grid.OPTIONS`), e.g.
 ``intensity=clahe,augment=xray,loss=bce_dice,schedule=cosine``; step 0 is the base, and every step keeps the
-changes above it. A training budget or selection rule can be a step too (``epochs=15``, ``monitor=val_dice``,
-``keep_weights=last``), so a ladder can say whether time or what selects the kept epoch carries a gain.
+changes above it. A training budget or selection rule can be a step too (``epochs=15``, ``patience=15``,
+``monitor=val_dice``, ``keep_weights=last``), so a ladder can say whether time, when training stops or which epoch is
+kept carries a gain.
 :mod:`.ablation` runs the ladder; :mod:`seg_utils.report` tabulates it.
 """
 
@@ -69,6 +70,7 @@ def parse_ladder(text: str, base_name: str = "base") -> list[Step]:
             raise ConfigError(f"ablation step {item!r} changes {field} a second time (each option is added once, "
                               "and every later step keeps it)")
         changes = {**changes, field: value}
-        name = f"{value} {field}" if field in WHOLE_NUMBER_OPTIONS else OPTION_NAMES.get((field, value), item)
+        name = (WHOLE_NUMBER_OPTIONS[field].format(value) if field in WHOLE_NUMBER_OPTIONS
+                else OPTION_NAMES.get((field, value), item))
         steps.append(Step(len(steps), f"{field}={value}", f"+ {name}", changes))
     return steps

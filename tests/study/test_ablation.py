@@ -38,19 +38,21 @@ def test_steps_are_cumulative_and_named():
 
 
 def test_a_budget_and_a_selection_rule_are_steps_too():
-    steps = parse_ladder("schedule=cosine,epochs=15,monitor=val_dice")
-    assert [s.name for s in steps[1:]] == ["+ cosine LR schedule", "+ 15 epochs", "+ best epoch by validation Dice"]
-    assert steps[3].changes == {"schedule": "cosine", "epochs": 15, "monitor": "val_dice"}
-    jobs = ablation.ladder_jobs(_params(ablation_steps="epochs=15,monitor=val_dice", n_seeds=1))
-    last = [spec for step, _base, spec in jobs if step.index == 2]
-    assert {(s.epochs, s.monitor) for s in last} == {(15, "val_dice")}
+    steps = parse_ladder("schedule=cosine,epochs=15,patience=15,monitor=val_dice")
+    assert [s.name for s in steps[1:]] == ["+ cosine LR schedule", "+ 15 epochs", "+ patience 15",
+                                           "+ best epoch by validation Dice"]
+    assert steps[4].changes == {"schedule": "cosine", "epochs": 15, "patience": 15, "monitor": "val_dice"}
+    jobs = ablation.ladder_jobs(_params(ablation_steps="epochs=15,patience=15,monitor=val_dice", n_seeds=1))
+    last = [spec for step, _base, spec in jobs if step.index == 3]
+    assert {(s.epochs, s.patience, s.monitor) for s in last} == {(15, 15, "val_dice")}
 
 
 @pytest.mark.parametrize("ladder, message", [
     ("intensity", "is not field=value"),
     ("colour=red", "'colour' is not an option an ablation changes; choose from intensity, augment, loss, schedule, "
-                   "epochs, monitor, keep_weights"),
+                   "epochs, patience, monitor, keep_weights"),
     ("epochs=0", "epochs takes a whole number of at least 1"),
+    ("patience=-1", "patience takes a whole number of at least 1"),
     ("epochs=many", "epochs takes a whole number of at least 1"),
     ("monitor=val_iou", "monitor='val_iou' is not valid; choose one of: val_loss, val_dice"),
     ("intensity=sepia", "intensity='sepia' is not valid; choose one of: none, clahe, equalize"),

@@ -183,3 +183,17 @@ def test_params_name_the_data_after_the_folder_or_the_name_given():
     named = dataclasses.replace(params, name="Wounds 2026")
     assert named.figures_dir.name == "folder-wounds-2026"
     assert DatasetParams(dataset="isic2018", results_dir="r").notebook_name == "dataset_isic2018"
+
+
+def test_the_estimate_counts_each_ladder_steps_own_epochs(tmp_path, monkeypatch):
+    data = _prepare(_folder(tmp_path / "data", n=20), tmp_path)
+    monkeypatch.setattr(budget_module, "_seconds_per_image", lambda *a, **k: 0.5)  # no timing in a unit test
+    params = DatasetParams(dataset="folder", data_root=str(tmp_path / "data"), test_source="train_fraction",
+                           epochs=4, n_seeds=2, configs="unet-resnet50-bce,unet-resnet50-logcosh_dice",
+                           ablation_configs="unet-resnet50-bce", ablation_steps="intensity=clahe,epochs=10")
+    table = budget_module.estimate(params, data).set_index("configuration")
+    # the ladder config: base 4 + CLAHE 4 + 10 epochs, per seed; the other: 4 per seed
+    assert table.loc["unet-resnet50-bce", ["runs", "epochs"]].tolist() == [6, 2 * (4 + 4 + 10)]
+    assert table.loc["unet-resnet50-logcosh_dice", ["runs", "epochs"]].tolist() == [2, 8]
+    per_epoch = table.loc["unet-resnet50-bce", "seconds_per_epoch"]
+    assert table.loc["total", "minutes_at_most"] == pytest.approx((36 + 8) * per_epoch / 60)
