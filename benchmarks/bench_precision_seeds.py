@@ -20,13 +20,16 @@ that both see the same drift of a shared machine's load. Each setting has its ow
 Per seed and as mean ± sd (ddof 1) over the seeds, for both settings: the test Dice (the official test split,
 Montgomery; ``metrics.json`` ``dice_mean``), the training minutes (``history.csv``: the epochs, validation and
 checkpoints) and the wall minutes of ``execute_run`` (the probe, model building, evaluation and records too). The
-verdict: the auto - fp32 difference of the mean Dice is **within the across-seed spread** when its magnitude is at
-most the pooled across-seed sd (the root mean square of the two settings' sds), else not; with one seed there is no
-spread and no verdict. The paired per-seed differences are reported beside it.
+verdict: **auto costs Dice** when the auto - fp32 difference of the mean Dice is below minus the pooled across-seed
+sd (the root mean square of the two settings' sds; then ``auto`` should stop choosing that precision for training),
+else it costs none; whether the difference is **within the across-seed spread** (its magnitude at most that sd) is
+said too. A higher Dice in bf16 is no cost: the question is whether the faster setting loses accuracy. With one seed
+there is no spread and no verdict. Beside it: the paired per-seed differences and the seed-level comparison of the
+per-image Dice (:func:`seg_utils.stats.compare_seeds`: seeds paired by number, two-stage bootstrap interval).
 
 Writes ``<out>/bench_precision_seeds.json`` and ``.md`` and prints one JSON line (params, env, figures).
 
-    python benchmarks/bench_precision_seeds.py --out /tmp/bench_precision_seeds      # 40-60 min on 2 cores (estimate)
+    python benchmarks/bench_precision_seeds.py --out /tmp/bench_precision_seeds      # about 50 min on 2 cores
 """
 
 from __future__ import annotations
@@ -47,10 +50,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np
+import pandas as pd
 import torch
 
 from seg_utils.data.io import write_json
 from seg_utils.model.precision import cpu_name
+from seg_utils.report.results import read_per_image
+from seg_utils.stats import compare_seeds
 from seg_utils.study import RunSpec, execute_run, prepare_data, run_dir_for, run_status
 from seg_utils.study.run_folder import fingerprinted, read_environment, read_history, read_metrics
 
@@ -87,8 +93,9 @@ def _run(spec: RunSpec, data, results: Path, setting: str, device: str) -> dict:
             "train_minutes": float(read_history(run_dir).seconds.sum()) / 60,
             "wall_minutes": wall / 60 if trained else None, "trained_now": trained,
             "precision": f"{chosen.get('precision')}/{chosen.get('memory_format')}",
-            "precision_reason": record.get("reason", ""), "epochs_run": metrics["epochs_run"],
-            "run": f"{setting}/{run_dir.relative_to(results).as_posix()}"}
+            "precision_reason": record.get("reason", ""), "precision_cache": record.get("cache", ""),
+            "epochs_run": metrics["epochs_run"],
+            "run": f"{setting}/{run_dir.relative_to(results).as_posix()}", "per_image": read_per_image(run_dir)}
 
 
 def _mean_sd(values: list[float]) -> dict:
@@ -99,8 +106,9 @@ def _mean_sd(values: list[float]) -> dict:
             "n": len(values)}
 
 
-def summarise(runs: list[dict]) -> dict:
-    """Mean ± sd per setting; with both settings, the paired differences and the verdict."""
+def summarise(runs: list[dict], per_image: dict[str, dict[int, pd.DataFrame]] | None = None) -> dict:
+    """Mean ± sd per setting; with both settings, the paired differences, the seed-level comparison of the per-image
+    Dice (``per_image``: setting -> {seed: per-image table}; :func:`seg_utils.stats.compare_seeds`) and the verdict."""
     by = {s: sorted((r for r in runs if r["setting"] == s), key=lambda r: r["seed"]) for s in SETTINGS}
     out: dict = {s: {k: _mean_sd([r[k] for r in by[s]]) for k in ("dice", "train_minutes", "wall_minutes")}
                  for s in SETTINGS if by[s]}
@@ -112,16 +120,27 @@ def summarise(runs: list[dict]) -> dict:
     diff = out["auto"]["dice"]["mean"] - out["fp32"]["dice"]["mean"]
     sds = [out[s]["dice"]["sd"] for s in SETTINGS]
     spread = math.sqrt(sum(sd * sd for sd in sds) / len(sds)) if None not in sds else None
+    seed_level = None
+    if per_image and per_image.get("fp32") and per_image.get("auto"):
+        row = compare_seeds(per_image, [("fp32", "auto")]).iloc[0]
+        seed_level = {k: (None if pd.isna(row[k]) else float(row[k]))
+                      for k in ("diff", "diff_ci_low", "diff_ci_high", "p_value", "p_images")}
     if spread is None:
-        verdict, within = "no verdict: one seed has no across-seed spread (use --seeds 2 or more)", None
+        verdict, within, costs = "no verdict: one seed has no across-seed spread (use --seeds 2 or more)", None, None
     else:
-        within = abs(diff) <= spread
-        verdict = (f"auto - fp32 mean test Dice {diff:+.4f} is {'within' if within else 'outside'} the across-seed "
-                   f"spread (pooled sd {spread:.4f})")
+        within, costs = abs(diff) <= spread, diff < -spread
+        verdict = (f"auto - fp32 mean test Dice {diff:+.4f}, {'within' if within else 'outside'} the across-seed "
+                   f"spread (pooled sd {spread:.4f}): " +
+                   ("auto costs Dice (below fp32 by more than the spread): it should stop choosing "
+                    f"{', '.join(out['settings_used']['auto'])} for training" if costs else
+                    "auto costs no Dice (not below fp32 by more than the spread)"))
+        if seed_level is not None:
+            verdict += (f"; seed-paired {seed_level['diff']:+.4f} [{seed_level['diff_ci_low']:+.4f}, "
+                        f"{seed_level['diff_ci_high']:+.4f}] (seeds, then test images)")
     speed = out["fp32"]["train_minutes"]["mean"] / out["auto"]["train_minutes"]["mean"]
     out.update(dice_difference=diff, paired_differences=paired, paired=_mean_sd(paired), pooled_sd=spread,
-               within_spread=within, verdict=verdict, fp32_over_auto_train_minutes=speed,
-               auto_settings=sorted({r["precision"] for r in by["auto"]}))
+               within_spread=within, auto_costs_dice=costs, seed_level=seed_level, verdict=verdict,
+               fp32_over_auto_train_minutes=speed, auto_settings=sorted({r["precision"] for r in by["auto"]}))
     return out
 
 
@@ -203,17 +222,18 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     data = prepare_data("chest_xray", args.data_root, args.size, args.out, args.intensity, args.limit,
                         cache_dir=args.out / "cache", progress=False)
-    runs = []
+    runs, per_image = [], {}
     for seed in seeds:
         order = settings if seed % 2 == 0 else settings[::-1]
         for setting in order:
             runs.append(_run(specs[seed], data, args.out / setting, setting, args.device))
             r = runs[-1]
+            per_image.setdefault(setting, {})[seed] = r.pop("per_image")
             print(f"seed {seed} {setting} ({r['precision']}): Dice {r['dice']:.4f}, train {r['train_minutes']:.2f} "
                   f"min", file=sys.stderr, flush=True)
     result = {"benchmark": "precision_seeds", "params": {k: str(v) if isinstance(v, Path) else v
                                                          for k, v in vars(args).items()},
-              "env": environment(), "runs": runs, "summary": summarise(runs),
+              "env": environment(), "runs": runs, "summary": summarise(runs, per_image),
               "minutes": round((time.perf_counter() - t0) / 60, 2)}
     write_json(args.out / "bench_precision_seeds.json", result)
     (args.out / "bench_precision_seeds.md").write_text(markdown(result))
