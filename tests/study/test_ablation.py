@@ -178,7 +178,9 @@ def test_ablation_table_reports_seeds_gains_and_what_is_missing(tmp_path):
     text = report.verdict(table.reset_index())
     assert (f"poster protocol {table.loc[0, 'dice']:.3f} -> + BCE + Dice loss {table.loc[3, 'dice']:.3f} "
             f"({table.loc[3, 'vs_base']:+.3f} paired over the base)") in text
-    assert f"Highest Dice: + BCE + Dice loss ({table.loc[3, 'dice']:.3f}). Significant gains: + CLAHE." in text
+    # ranked on seed 0, the seed every complete step has (step 3 has no seed 1)
+    assert (f"Highest Dice on the seed(s) every step has (0): + BCE + Dice loss ({table.loc[3, 'dice_s0']:.3f}; over "
+            f"its 1 seed(s) {table.loc[3, 'dice']:.3f}). Significant gains: + CLAHE.") in text
     assert "(not significant: difference within the across-seed sd, p_holm = " in text
     assert f"({ONE_SEED}; per image p_images_holm = " in text
     assert "Not complete yet: + BCE + Dice loss (partial), + cosine LR schedule (missing)." in text
@@ -263,3 +265,23 @@ def test_the_poster_tables_read_the_grid_runs_not_the_ablation_runs(tmp_path):
     picked = report.select_runs(tmp_path, "chest_xray")
     assert later.exists() and picked.epochs.tolist() == [3, 5]  # the listed grid run wins over a newer one
     assert Path(picked.run_dir[1]) == copied
+
+
+def test_the_highest_step_is_ranked_on_the_seeds_every_step_has():
+    """A step run on three seeds is not set against a step run on one: the ranking uses the shared seed."""
+    from seg_utils.report.ablation import verdict
+
+    rows = [(0, "base", 0.90, 0.90, None, None, 1), (1, "+ 15 epochs", 0.950, 0.950, None, None, 1),
+            (2, "+ last epoch's weights", 0.948, 0.951, 0.947, 0.946, 3)]
+    table = pd.DataFrame([{"model": "U-Net_RN50", "loss": "BCE", "base": "unet-resnet50-bce", "step": step,
+                           "step_name": name, "dice": dice, "dice_s0": s0, "dice_s1": s1, "dice_s2": s2,
+                           "n_seeds": n, "gain": pd.NA if step == 0 else 0.001, "gain_ci_low": 0.0,
+                           "gain_ci_high": 0.002, "p_holm": float("nan"), "significant": False,
+                           "p_images_holm": 0.5, "note": "one seed: no seed-level evidence", "vs_base": 0.05,
+                           "status": "ok" if n == 3 else "partial", "poster": 0.954}
+                          for step, name, dice, s0, s1, s2, n in rows])
+    text = verdict(table)
+    assert "Highest Dice on the seed(s) every step has (0): + last epoch's weights (0.951; over its 3 seed(s) 0.948)" \
+        in text
+    same = table.assign(dice_s1=float("nan"), dice_s2=float("nan"), n_seeds=1, dice=table.dice_s0)
+    assert "Highest Dice: + last epoch's weights (0.951)." in verdict(same)
