@@ -140,7 +140,7 @@ def summarise(runs: list[dict], per_image: dict[str, dict[int, pd.DataFrame]] | 
     speed = out["fp32"]["train_minutes"]["mean"] / out["auto"]["train_minutes"]["mean"]
     out.update(dice_difference=diff, paired_differences=paired, paired=_mean_sd(paired), pooled_sd=spread,
                within_spread=within, auto_costs_dice=costs, seed_level=seed_level, verdict=verdict,
-               fp32_over_auto_train_minutes=speed, auto_settings=sorted({r["precision"] for r in by["auto"]}))
+               fp32_over_auto_train_minutes=speed)
     return out
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.paths import shown_path
+from ..study.params import FOLDER_KEY_PREFIX
 from ..study.summary import summary_path
 from .deviations import dataset_names, deviation_box
 from .display import format_value
@@ -172,14 +173,24 @@ def _summary_name(notebook_stem: str) -> str:
     return rest if head.isdigit() and rest else notebook_stem
 
 
-#: The summaries of the notebook on one's own data are named after the data (``dataset_folder-<name>``).
-_YOURS = ("dataset_yours", "dataset_folder-")
+#: The notebook on one's own data (``04_dataset_yours``) names its summaries after the data: ``dataset_folder-<name>``.
+_YOURS_NOTEBOOK, _YOURS_SUMMARY = "dataset_yours", f"dataset_{FOLDER_KEY_PREFIX}"
 
 
 def _wrote(notebook_stem: str, summary: str) -> bool:
     """Whether the notebook ``notebook_stem`` writes the summary named ``summary``."""
     name = _summary_name(notebook_stem)
-    return summary == name or (name == _YOURS[0] and summary.startswith(_YOURS[1]))
+    return summary == name or (name == _YOURS_NOTEBOOK and summary.startswith(_YOURS_SUMMARY))
+
+
+def _title(summary: dict, titles: dict[str, str]) -> str:
+    """A summary's section heading: its dataset's title, ``Your data: <name>`` for one's own data, else its name."""
+    name = summary["notebook"]
+    if name in titles:
+        return titles[name]
+    if name.startswith(_YOURS_SUMMARY):
+        return f"Your data: {summary.get('parameters', {}).get('name') or name[len(_YOURS_SUMMARY):]}"
+    return name
 
 
 def _notebook_stems(results: Path) -> list[str]:
@@ -253,10 +264,7 @@ def build_index(results: str | Path) -> Path:
                                                if _wrote(stem, s["notebook"])), "-")
         links = _joined(f"finished {html.escape(s.get('finished', '?'))}", _link(report, results, "report"),
                         _link(summary_file, results, "summary.json"))
-        yours = s.get("parameters", {}).get("name") or s["notebook"][len(_YOURS[1]):]
-        title = titles.get(s["notebook"]) or (f"Your data: {yours}" if s["notebook"].startswith(_YOURS[1])
-                                              else s["notebook"])
-        body.append(f"<h2>{html.escape(title)}</h2><p class='meta'>"
+        body.append(f"<h2>{html.escape(_title(s, titles))}</h2><p class='meta'>"
                     f"{html.escape(s['notebook'])} · {links}</p>")
         body.append(_tables_section(results, csvs, main_tables))
         body.append(_figures_section(results, pngs))

@@ -33,7 +33,10 @@ from .grid import STUDY_DATASETS, config_name, poster_grid
 from .ladder import Step, parse_ladder
 from .spec import RunOptions, RunSpec, option_for
 
-__all__ = ["DatasetParams", "TableParams"]
+__all__ = ["DatasetParams", "TableParams", "FOLDER_KEY_PREFIX"]
+
+#: How a user's own data (dataset ``folder``) is keyed in file names: ``folder-<name>`` (see ``data_key``).
+FOLDER_KEY_PREFIX = "folder-"
 
 
 def _subset(name: str, text: str, full: list[tuple[str, str, str]], where: str) -> list[tuple[str, str, str]]:
@@ -175,7 +178,7 @@ class DatasetParams(ExecOptions, RunOptions, _Where, _Verdicts):
         """:attr:`data_label` as a file-name part: ``isic2018``, or ``folder-<name>`` (letters, digits, ``-``)."""
         if self.dataset != "folder":
             return self.dataset
-        return "folder-" + (re.sub(r"[^A-Za-z0-9]+", "-", self.data_label).strip("-").lower() or "data")
+        return FOLDER_KEY_PREFIX + (re.sub(r"[^A-Za-z0-9]+", "-", self.data_label).strip("-").lower() or "data")
 
     @property
     def notebook_name(self) -> str:
