@@ -7,6 +7,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,9 +64,10 @@ def check_writable(folder: str | Path) -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        # a name of its own: two processes checking one folder at once must not remove each other's probe
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
         raise ConfigError(f"results folder {folder} cannot be written ({exc.strerror or exc}); pass a writable "
                           "--results / results_dir (on Kaggle: /kaggle/working)") from exc
