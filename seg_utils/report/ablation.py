@@ -28,10 +28,10 @@ from .results import minutes, read_per_image
 
 __all__ = ["TABLE_COLUMNS", "ablation_table", "verdict"]
 
-TABLE_COLUMNS = ["model", "loss", "base", "step", "step_name", "dice", "ci_low", "ci_high", "seed_sd", "gain",
+TABLE_COLUMNS = ["model", "base_loss", "base", "step", "step_name", "dice", "ci_low", "ci_high", "seed_sd", "gain",
                  "gain_ci_low", "gain_ci_high", "p_holm", "significant", "p_images_holm", "note", "vs_base", "n_seeds",
                  "minutes", "poster", "status"]
-"""Columns of :func:`ablation_table` (``dice_s<seed>`` per seed follow ``loss, base, step, step_name``)."""
+"""Columns of :func:`ablation_table` (``dice_s<seed>`` per seed follow ``base_loss, base, step, step_name``)."""
 
 
 def _yes(value) -> bool:
@@ -48,7 +48,9 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
         alpha: the family-wise level of the Holm-adjusted gains.
 
     Returns:
-        :data:`TABLE_COLUMNS` plus ``dice_s<seed>`` per seed: each seed's mean Dice, the seed-pooled mean and its
+        :data:`TABLE_COLUMNS` plus ``dice_s<seed>`` per seed: ``model`` and ``base_loss`` name the configuration
+        the ladder starts from (a loss step changes the loss of the runs below it, not this column), each seed's mean
+        Dice, the seed-pooled mean and its
         BCa interval over images, ``seed_sd`` (across-seed sd of the seeds' means); ``gain`` over the step above,
         seed by seed on the seeds both steps have (:func:`seg_utils.stats.compare_seeds`: mean per-seed difference,
         two-stage interval ``gain_ci_*`` at ``1 - alpha``, ``p_holm``: bootstrap p, Holm-adjusted over the distinct
@@ -79,7 +81,7 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
         for index, name, _option in ladder_steps:
             runs = group[group.step == index]
             current = {int(r.seed): (r.run_dir, read_per_image(r.run_dir)) for r in runs.itertuples()}
-            row = {"model": model_label(arch, encoder), "loss": LOSS_NAMES.get(base_loss, base_loss), "base": base,
+            row = {"model": model_label(arch, encoder), "base_loss": LOSS_NAMES.get(base_loss, base_loss), "base": base,
                    "step": index, "step_name": name, "n_seeds": len(current),
                    "poster": poster_dice(dataset, arch, encoder, base_loss),
                    "status": "missing" if not current else ("partial" if len(current) < len(seeds) else "ok")}
@@ -99,7 +101,7 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
                 common = sorted(set(current) & set(previous))
                 key = (tuple(previous[s][0] for s in common), tuple(current[s][0] for s in common))
                 if common and key[0] == key[1]:
-                    same.append(f"{row['model']} {row['loss']}: {name}")
+                    same.append(f"{row['model']} {row['base_loss']}: {name}")
                 elif common:
                     comparisons.setdefault(key, ({s: previous[s][1] for s in common},
                                                  {s: current[s][1] for s in common}))
@@ -131,7 +133,7 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
         notes.append(f"no gain where a step trains the same runs as the step above: {'; '.join(same)}")
     short = df[df.status != "ok"]
     if len(short):
-        notes.append("not complete: " + "; ".join(f"{r.model} {r.loss} {r.step_name} ({r.status}, {r.n_seeds} of "
+        notes.append("not complete: " + "; ".join(f"{r.model} {r.base_loss} {r.step_name} ({r.status}, {r.n_seeds} of "
                                                    f"{len(seeds)} seeds)" for r in short.itertuples())
                      + ". Rerun with train=True to complete them (shards: merge their run folders, then rerun with "
                        "shard='' and train=False)")
@@ -163,7 +165,7 @@ def verdict(table: pd.DataFrame) -> str:
     lines, finals = [], {}
     for base, group in table.groupby("base", sort=False):
         group = group.sort_values("step")
-        who = f"**{group.model.iloc[0]} {group.loss.iloc[0]}**"
+        who = f"**{group.model.iloc[0]} {group.base_loss.iloc[0]}**"
         done = group[group.dice.notna()]
         if done.empty:
             lines.append(f"- {who}: no complete run yet.")
@@ -198,7 +200,7 @@ def verdict(table: pd.DataFrame) -> str:
         lines.append(f"  {end.step_name}, per seed: {per_seed}{poster}.")
     starts = table[(table.step == 0) & table.dice.notna()]
     if len(starts) > 1 and finals:
-        gains = ", ".join(f"{f.vs_base:+.3f} ({f.model} {f.loss}, up to {f.step_name})" for f in finals.values())
+        gains = ", ".join(f"{f.vs_base:+.3f} ({f.model} {f.base_loss}, up to {f.step_name})" for f in finals.values())
         lines.append(f"- Model-driven vs data-driven: at step 0 the configurations differ by "
                      f"{starts.dice.max() - starts.dice.min():.3f} Dice; the data-driven options add {gains}.")
     return "\n".join(lines)

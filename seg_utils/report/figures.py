@@ -129,7 +129,7 @@ def plot_ablation(table: pd.DataFrame, title: str | None = None) -> Figure:
             dice = group.dice.to_numpy(dtype=float)
             err = np.nan_to_num(np.vstack([dice - group.ci_low.to_numpy(dtype=float),
                                            group.ci_high.to_numpy(dtype=float) - dice]))
-            name = f"{group.model.iloc[0]} {group.loss.iloc[0]}"
+            name = f"{group.model.iloc[0]} {group.base_loss.iloc[0]}"
             ax.errorbar(x, dice, yerr=err, fmt="o-", color=palette[k], capsize=3, label=name)
             for column in seeds:
                 ax.plot(x, group[column].to_numpy(dtype=float), ".", color=palette[k], alpha=0.5, markersize=5)

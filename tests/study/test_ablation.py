@@ -6,6 +6,7 @@ from __future__ import annotations
 import types
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -172,7 +173,7 @@ def test_ablation_table_reports_seeds_gains_and_what_is_missing(tmp_path):
     assert table.loc[1, "p_holm"] == pytest.approx(2 * 2 / (N_RESAMPLES + 1))
     assert table.p_holm.notna().sum() == 2 and "over the 2 distinct comparisons" in table.attrs["notes"][0]
     assert table.loc[3, "vs_base"] == pytest.approx(table.loc[3, "dice_s0"] - table.loc[0, "dice_s0"])
-    assert (table.loss == "BCE").all()
+    assert (table.base_loss == "BCE").all()
     assert any("not complete: U-Net_RN50 BCE + BCE + Dice loss (partial, 1 of 2 seeds); U-Net_RN50 BCE + cosine "
                "LR schedule (missing, 0 of 2 seeds)" in n for n in table.attrs["notes"])
     text = report.verdict(table.reset_index())
@@ -229,13 +230,13 @@ def test_merged_runs_are_compared_once_and_a_config_without_runs_is_listed(tmp_p
     last = table[table.step == 2]
     assert last.p_images_holm.iloc[0] == last.p_images_holm.iloc[1] and last.gain.iloc[0] == last.gain.iloc[1]
     assert table.p_holm.isna().all() and not table.significant.any()  # one seed: no seed-level test
-    assert table.loss.tolist()[:6] == ["BCE"] * 3 + ["Log-Cosh Dice"] * 3
+    assert table.base_loss.tolist()[:6] == ["BCE"] * 3 + ["Log-Cosh Dice"] * 3
 
     same = ladder.copy()
     same.loc[(same.base == "unet-resnet50-logcosh_dice") & (same.step == 1), "run_dir"] = dirs["lcd0"]
     same.attrs = ladder.attrs
     table = report.ablation_table(same, "chest_xray")
-    row = table[(table.loss == "Log-Cosh Dice") & (table.step == 1)].iloc[0]
+    row = table[(table.base_loss == "Log-Cosh Dice") & (table.step == 1)].iloc[0]
     assert np.isnan(row.gain) and pd.isna(row.p_images_holm) and pd.isna(row.significant)
     assert any("no gain where a step trains the same runs as the step above: U-Net_RN50 Log-Cosh Dice: + BCE + "
                "Dice loss" in n for n in table.attrs["notes"])
@@ -273,7 +274,7 @@ def test_the_highest_step_is_ranked_on_the_seeds_every_step_has():
 
     rows = [(0, "base", 0.90, 0.90, None, None, 1), (1, "+ 15 epochs", 0.950, 0.950, None, None, 1),
             (2, "+ last epoch's weights", 0.948, 0.951, 0.947, 0.946, 3)]
-    table = pd.DataFrame([{"model": "U-Net_RN50", "loss": "BCE", "base": "unet-resnet50-bce", "step": step,
+    table = pd.DataFrame([{"model": "U-Net_RN50", "base_loss": "BCE", "base": "unet-resnet50-bce", "step": step,
                            "step_name": name, "dice": dice, "dice_s0": s0, "dice_s1": s1, "dice_s2": s2,
                            "n_seeds": n, "gain": pd.NA if step == 0 else 0.001, "gain_ci_low": 0.0,
                            "gain_ci_high": 0.002, "p_holm": float("nan"), "significant": False,
@@ -285,3 +286,11 @@ def test_the_highest_step_is_ranked_on_the_seeds_every_step_has():
         in text
     same = table.assign(dice_s1=float("nan"), dice_s2=float("nan"), n_seeds=1, dice=table.dice_s0)
     assert "Highest Dice: + last epoch's weights (0.951)." in verdict(same)
+
+
+def test_the_ladder_figure_draws_each_configuration_beside_its_poster_value(tmp_path):
+    table = report.ablation_table(_ladder(tmp_path), "chest_xray")
+    fig = report.plot_ablation(table)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["U-Net_RN50 BCE, poster", "U-Net_RN50 BCE"]
+    plt.close(fig)
