@@ -221,3 +221,14 @@ def test_amp_settings_describe_themselves():
     assert amp_of("fp16", "channels_last").description == "fp16 autocast + GradScaler, channels_last"
     assert amp_of("fp32", "nchw").description == "fp32, nchw"
     assert prec.probe_key(CPU, "unet-resnet50", 128, 8) != prec.probe_key(CPU, "unet-resnet50", 224, 8)
+
+
+def test_a_verdict_cached_under_older_probe_rules_is_probed_again(monkeypatch, tmp_path):
+    """A verdict from before a rule change (e.g. one measured on a busy CPU, before busy probes went uncached) sits
+    under another key, so the next run measures again instead of reading it."""
+    cache = prec.folder_probe_cache(tmp_path)
+    old_key = prec.probe_key(CPU, "unet-resnet50", 128, 8)
+    cache.write(old_key, {"key": old_key, "figures": {"fp32/nchw": 10.0}})
+    monkeypatch.setattr(prec, "PROBE_RULES", prec.PROBE_RULES + 1)
+    new_key = prec.probe_key(CPU, "unet-resnet50", 128, 8)
+    assert new_key != old_key and cache.read(new_key) is None and cache.read(old_key) is not None
