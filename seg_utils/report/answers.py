@@ -4,9 +4,11 @@ with the poster's.
 
 The training seed is the unit of evidence (:mod:`seg_utils.stats.hierarchical`): a winner is named only when its
 seed-level difference is significant (two or more seeds, Holm-adjusted, larger than the across-seed sd); otherwise
-it is a tie. Agreement with the poster is counted by significance (:mod:`.comparisons`, ``vs_poster``): ``agree`` or
-``disagree`` only for a significant difference, ``tie`` for the rest, which never counts as agreement. The per-image
-test is quoted beside it as what it is: evidence about the test images of these training runs.
+it is a tie (two or more seeds) or untested (one seed). Agreement with the poster is counted by significance
+(:mod:`.comparisons`, ``vs_poster``): ``agree`` or ``disagree`` only for a significant difference, ``tie`` or
+``untested`` for the rest, which never count as agreement. Configurations are ranked on the seeds they all have, so a
+cell with more seeds is not set against one with fewer. The per-image test is quoted beside it as what it is:
+evidence about the test images of these training runs.
 
 Each function returns Markdown for the end of a table notebook; a configuration without a complete run is named as
 such, and nothing is claimed from it.
@@ -53,7 +55,8 @@ def _evidence(t: pd.Series, sign: int = 1) -> str:
 
 def _tally(verdicts: pd.Series) -> str:
     counts = verdicts.dropna().value_counts()
-    return ", ".join(f"{int(counts.get(v, 0))} {v}" for v in ("agree", "disagree", "tie"))
+    text = ", ".join(f"{int(counts.get(v, 0))} {v}" for v in ("agree", "disagree", "tie"))
+    return text + (f", {int(counts['untested'])} untested (one seed)" if counts.get("untested", 0) else "")
 
 
 def _ranking(df: pd.DataFrame, column: str, by: str) -> list[str]:
@@ -76,17 +79,26 @@ def answer_encoders(results: str | Path, alpha: float = 0.05) -> str:
         if len(ok) < 2:
             lines.append(f"- **{name}**: {len(ok)} of {len(rows)} encoders have a complete run; no ranking yet.")
             continue
-        stab = rank_stability({r.model: by_seed[_key(r)] for r in ok.itertuples()})
+        seeds = {r.model: by_seed[_key(r)] for r in ok.itertuples()}
+        common = sorted(set.intersection(*(set(v) for v in seeds.values())))
+        ranked_on = ""
+        if common and any(len(v) > len(common) for v in seeds.values()):  # rank on equal footing
+            seeds = {m: {s: v[s] for s in common} for m, v in seeds.items()}
+            ranked_on = f"ranked on the seed(s) every encoder has ({', '.join(map(str, common))}); "
+        stab = rank_stability(seeds)
         best, second = (ok.set_index("model").loc[m] for m in (stab["best"], stab["second"]))
         within = tests[tests.comparison == f"encoders within {name}"]
         t = within[within.a.isin([best.name, second.name]) & within.b.isin([best.name, second.name])].iloc[0]
         evidence = _evidence(t, 1 if t.b == best.name else -1)
         head = (f"{ENCODER_NAMES[best.encoder]} wins" if t.significant else
-                f"{ENCODER_NAMES[best.encoder]} has the highest mean, a tie with {ENCODER_NAMES[second.encoder]}")
+                f"{ENCODER_NAMES[best.encoder]} has the highest mean, "
+                + (f"a tie with {ENCODER_NAMES[second.encoder]}" if t.n_seeds > 1 else
+                   f"untested against {ENCODER_NAMES[second.encoder]} (one seed)"))
         stable = (f"; its seeds beat the second's in {stab['wins']:g} of {stab['n_pairs']} seed pairs "
                   f"({stab['fraction']:.0%})" if not stab["note"] else "")
         poster = " > ".join(ENCODER_NAMES[e] for e in _ranking(rows, "encoder", "poster"))
-        lines.append(f"- **{name}**: {head} (Dice {best.seed_mean:.3f} vs {second.seed_mean:.3f}; {evidence}{stable}). "
+        lines.append(f"- **{name}**: {head} ({ranked_on}Dice {stab['mean_best']:.3f} vs {stab['mean_second']:.3f}; "
+                     f"{evidence}{stable}). "
                      f"Against the poster's order {poster}, pair by pair: {_tally(within.vs_poster)}.")
     ok = table[table.status == "ok"]
     if len(ok):
@@ -96,7 +108,7 @@ def answer_encoders(results: str | Path, alpha: float = 0.05) -> str:
                     f"[{top.ci_low:.3f}, {top.ci_high:.3f}] over test images, one seed")
         lines.append(f"- Best cell: {top.model} {top.dice:.3f} {interval} (the poster's best: U-Net_RN50 0.878).")
     if tests.n_seeds.notna().any() and tests.n_seeds.max() < 2:
-        lines.append("- One seed per configuration: every difference above is a tie at seed level; the per-image p "
+        lines.append("- One seed per configuration: no difference above is tested at seed level; the per-image p "
                      "measures one training run each, not the encoders.")
     missing = table[table.status != "ok"]
     if len(missing):
@@ -121,13 +133,14 @@ def answer_losses(results: str | Path, alpha: float = 0.05) -> str:
         t = tests[tests.comparison == f"losses, {where}"].iloc[0]
         verdicts.append(t.vs_poster)
         winner = (f"{LOSS_NAMES['logcosh_dice' if t['diff'] > 0 else 'bce']} wins" if t.significant
-                  else "no winner (a tie)")
-        lines.append(f"- {where}: {winner} ({ok.seed_mean['bce']:.3f} BCE vs {ok.seed_mean['logcosh_dice']:.3f} "
-                     f"Log-Cosh Dice; {_evidence(t)}); the poster: {poster_winner} (by significance: {t.vs_poster}).")
+                  else "no winner (a tie)" if t.n_seeds > 1 else "no winner tested (one seed)")
+        over = f"over the {int(t.n_seeds)} seeds both have" if t.n_seeds > 1 else "one seed"
+        lines.append(f"- {where}: {winner} ({t.mean_a:.3f} BCE vs {t.mean_b:.3f} Log-Cosh Dice, {over}; "
+                     f"{_evidence(t)}); the poster: {poster_winner} (by significance: {t.vs_poster}).")
     if verdicts:
         lines.append(f"- Against the poster's loss winner: {_tally(pd.Series(verdicts, dtype='string'))} of "
-                     f"{len(verdicts)} rows (a difference that is not significant at seed level is a tie, never an "
-                     "agreement).")
+                     f"{len(verdicts)} rows (a difference that is not significant over two or more seeds is a tie, "
+                     "one seed is untested; neither is an agreement).")
     return "\n".join(lines)
 
 
@@ -139,9 +152,11 @@ def _cost(runs: pd.DataFrame, row) -> dict:
 
 
 def _cost_text(c: dict, ref: dict) -> str:
-    return (f"at {c['gflops'] / ref['gflops']:.0%} of the best cell's cost ({c['gflops']:.2f} vs {ref['gflops']:.2f} "
-            f"GFLOPs per image, {c['params'] / 1e6:.1f}M vs {ref['params'] / 1e6:.1f}M parameters, "
-            f"{c['minutes']:.1f} vs {ref['minutes']:.1f} training minutes per run)")
+    ratio = c["minutes"] / ref["minutes"] if ref["minutes"] and pd.notna(ref["minutes"]) else float("nan")
+    return (f"at {c['gflops'] / ref['gflops']:.0%} of the best cell's GFLOPs per image ({c['gflops']:.2f} vs "
+            f"{ref['gflops']:.2f}; {c['params'] / 1e6:.1f}M vs {ref['params'] / 1e6:.1f}M parameters; "
+            f"{c['minutes']:.1f} vs {ref['minutes']:.1f} training minutes per run"
+            + (f", {ratio:.1f}x" if pd.notna(ratio) else "") + ")")
 
 
 def answer_base(results: str | Path, margin: float = 0.01) -> str:

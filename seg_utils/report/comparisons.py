@@ -9,7 +9,7 @@ images); ``p_value``, ``p_holm`` (bootstrap p, Holm-adjusted within the table; N
 per-image Wilcoxon test of the seed-pooled images (``p_images``, ``p_images_holm``, ``significant_images``), which
 measures these training runs' test images, not the configurations; ``note``; ``poster_diff`` (the poster's b - a)
 and ``vs_poster`` (``agree`` / ``disagree`` when our difference is significant and has / has not the poster's sign,
-``tie`` when it is not significant; never agreement).
+``tie`` when two or more seeds find it not significant, ``untested`` with one seed; neither is agreement).
 
 - Table 1 (:func:`compare_encoders`): each pair of encoders within an architecture and the two architectures per
   encoder, ISIC 2018, BCE.
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..stats import SEED_COMPARE_COLUMNS, compare_seeds
+from ..stats import N_RESAMPLES, SEED_COMPARE_COLUMNS, compare_seeds
 from ..study.grid import (
     ARCH_NAMES,
     ENCODER_NAMES,
@@ -46,10 +46,13 @@ COMPARE_TABLE_COLUMNS = ["comparison", *SEED_COMPARE_COLUMNS, "poster_diff", "vs
 """Columns of :func:`compare_encoders` and :func:`compare_losses` (see the module docstring)."""
 
 
-def _vs_poster(significant: bool, diff: float, poster_diff: float) -> Any:
-    """``agree`` / ``disagree`` / ``tie`` (our difference not significant) / NA (nothing to compare)."""
+def _vs_poster(significant: bool, diff: float, poster_diff: float, n_seeds: float) -> Any:
+    """``agree`` / ``disagree`` / ``tie`` (not significant over two or more seeds) / ``untested`` (one seed: no
+    seed-level test) / NA (nothing to compare)."""
     if pd.isna(diff) or pd.isna(poster_diff):
         return pd.NA
+    if n_seeds < 2:
+        return "untested"
     if not significant:
         return "tie"
     return "agree" if np.sign(diff) == np.sign(poster_diff) else "disagree"
@@ -80,8 +83,8 @@ def _compare(results: str | Path, dataset: str | None, pairs: list[tuple[tuple, 
     for col in ("significant", "significant_images"):
         out[col] = out[col].astype(bool)
     out["poster_diff"] = [_poster_diff(b) - _poster_diff(a) for a, b, _ in present + absent]
-    out["vs_poster"] = pd.array([_vs_poster(s, d, p) for s, d, p in zip(out.significant, out["diff"], out.poster_diff,
-                                                                         strict=True)], dtype="string")
+    out["vs_poster"] = pd.array([_vs_poster(s, d, p, n) for s, d, p, n in zip(
+        out.significant, out["diff"], out.poster_diff, out.n_seeds.fillna(0), strict=True)], dtype="string")
     n_seeds = [int(n) for n in out.n_seeds.dropna() if n > 0]
     notes = [f"diff = b - a: the mean over the seeds both have (paired by seed number) of each seed's mean per-image "
              f"difference; {1 - alpha:.0%} interval: two-stage bootstrap (seed pairs, then test images); p: bootstrap, "
@@ -91,8 +94,10 @@ def _compare(results: str | Path, dataset: str | None, pairs: list[tuple[tuple, 
              "Secondary: p_images is the two-sided Wilcoxon signed-rank test of the seed-pooled per-image "
              "differences, p_images_holm its Holm adjustment over this table; it measures the test images of these "
              "runs, not the training seeds.",
+             f"A bootstrap p of {2 / (N_RESAMPLES + 1):.1g} is the smallest that {N_RESAMPLES} resamples can give: "
+             "read it as p at most that; with two seeds the seed stage can only redraw those two.",
              "vs_poster: agree / disagree when our difference is significant and has / has not the poster's sign; "
-             "tie when it is not significant (a tie is never counted as agreement)."]
+             "tie when two or more seeds find it not significant; untested with one seed (neither is agreement)."]
     if n_seeds and max(n_seeds) < 2:
         notes.append("ONE SEED per configuration: no comparison has seed-level evidence; the intervals are over test "
                      "images only.")

@@ -111,7 +111,7 @@ def test_one_seed_is_never_significant_whatever_the_images_say(tmp_path):
     assert t.n_seeds == 1 and t.note == "one seed: no seed-level evidence"
     assert not t.significant and np.isnan(t.p_value) and np.isnan(t.p_holm) and np.isnan(t.sd_a)
     assert t.significant_images and t.p_images_holm < 0.01  # one run beats the other on every image
-    assert t.diff_ci_low == pytest.approx(0.1) and t.vs_poster == "tie"
+    assert t.diff_ci_low == pytest.approx(0.1) and t.vs_poster == "untested"  # not a tie: nothing was tested
 
 
 def test_seeds_that_disagree_are_not_significant_though_each_seed_is_consistent(tmp_path):
@@ -291,10 +291,22 @@ def test_answer_encoders_names_a_winner_only_with_seed_level_evidence(tmp_path):
 def test_answer_encoders_with_one_seed_claims_nothing(tmp_path):
     _table1_seeds(tmp_path, {("unet", "resnet50"): 0.1}, n_seeds=1)
     text = report.answer_encoders(tmp_path)
-    assert "ResNet50 has the highest mean, a tie with" in text and " wins" not in text
+    assert "ResNet50 has the highest mean, untested against" in text and " wins" not in text and "tie with" not in text
     assert "on one seed: no seed-level evidence; per image p_images_holm = " in text
-    assert "seed pairs" not in text and "0 agree, 0 disagree, 3 tie" in text
-    assert "One seed per configuration: every difference above is a tie at seed level" in text
+    assert "seed pairs" not in text and "0 agree, 0 disagree, 0 tie, 3 untested (one seed)" in text
+    assert "One seed per configuration: no difference above is tested at seed level" in text
+
+
+def test_answer_encoders_ranks_on_the_seeds_every_encoder_has(tmp_path):
+    """ResNet50's second seed would lift its mean above DenseNet121's single seed; on seed 0, which all have,
+    DenseNet121 is ahead: the answer ranks on seed 0 and says so."""
+    for seed, dice in ((0, {"vgg19": 0.70, "resnet50": 0.78, "densenet121": 0.79}), (1, {"vgg19": 0.70,
+                                                                                         "resnet50": 0.90})):
+        for encoder, value in dice.items():
+            make_run(tmp_path, "isic2018", "unet", encoder, "bce", value + SPREAD, seed=seed)
+    unet = report.answer_encoders(tmp_path).splitlines()[0]
+    assert unet.startswith("- **U-Net**: DenseNet121 has the highest mean, untested against ResNet50 (one seed) "
+                           "(ranked on the seed(s) every encoder has (0); Dice 0.790 vs 0.780; +0.010 ")
 
 
 def test_answer_losses_counts_agreement_by_significance(tmp_path):
@@ -343,11 +355,11 @@ def test_answer_base_is_a_non_inferiority_test_with_its_cost(tmp_path, fake_cost
     text = report.answer_base(tmp_path)
     lines = text.splitlines()
     assert lines[0] == ("- ISIC 2018: DeepLabV3+_RN50 (BCE) 0.845 vs the best cell, U-Net_RN50 BCE 0.850: -0.005 "
-                        "[-0.005, -0.005] (2 seeds): non-inferior within 0.01 at 50% of the best cell's cost (1.00 vs "
-                        "2.00 GFLOPs per image, 20.0M vs 30.0M parameters, 0.1 vs 0.1 training minutes per run).")
+                        "[-0.005, -0.005] (2 seeds): non-inferior within 0.01 at 50% of the best cell's GFLOPs per "
+                        "image (1.00 vs 2.00; 20.0M vs 30.0M parameters; 0.1 vs 0.1 training minutes per run, 1.0x).")
     assert lines[1].startswith("- Montgomery (trained on Shenzhen): DeepLabV3+_RN50 (BCE) 0.850 vs the best cell, "
                                "U-Net_RN50 BCE 0.900: -0.050 [-0.050, -0.050] (2 seeds): inferior by 0.050 "
-                               "[0.050, 0.050], at 50% of the best cell's cost")
+                               "[0.050, 0.050], at 50% of the best cell's GFLOPs per image")
     assert lines[2] == "- CBIS-DDSM masses: DeepLabV3+_RN50 (Log-Cosh Dice) 0.700 is the best cell itself."
     assert lines[3] == ("- **DeepLabV3+_RN50 is non-inferior within 0.01 Dice on 2 of 3 tasks** (inferior on "
                         "Montgomery (trained on Shenzhen)): at this scale the poster's conclusion is not shown "
