@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..stats import ONE_SEED, compare_seeds, paired_difference, pool_seeds, run_ci
+from ..stats import compare_seeds, paired_difference, pool_seeds, run_ci
 from ..study.grid import LOSS_NAMES, model_label
 from ..study.reference import poster_dice
 from .results import minutes, read_per_image
@@ -121,9 +121,11 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
     tested = int(table.p_value.notna().sum()) if keys else 0
     notes = [f"steps are cumulative: each keeps the options above it; gain = mean over the seeds both steps have of "
              f"each seed's mean per-image Dice difference to the step above, {1 - alpha:.0%} two-stage bootstrap "
-             f"interval (seed pairs, then test images); p_holm: bootstrap p, Holm-adjusted over the {tested} distinct "
-             f"comparisons of this table with two or more seeds; significant: p_holm < {alpha} and a gain larger than "
-             f"the across-seed sd of both steps (never with one seed: {ONE_SEED}); p_images_holm (secondary): "
+             f"interval (seed pairs, then test images); p_holm: bootstrap p, Holm-adjusted over the "
+             + (f"{tested} distinct comparisons of this table with two or more seeds" if tested else
+                "comparisons with two or more seeds (none yet)")
+             + f"; significant: p_holm < {alpha} and a gain larger than the across-seed sd of both steps (never with "
+             f"one seed); p_images_holm (secondary): "
              f"Wilcoxon signed-rank test of the seed-pooled per-image differences, Holm-adjusted over the {len(keys)} "
              "distinct comparisons; vs_base: mean paired difference to step 0",
              "dice pools the seeds per image before the interval; dice_s<seed> is each seed's own mean, seed_sd their "
@@ -137,7 +139,7 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
                                                    f"{len(seeds)} seeds)" for r in short.itertuples())
                      + ". Rerun with train=True to complete them (shards: merge their run folders, then rerun with "
                        "shard='' and train=False)")
-    df.attrs.update(title="Ablation: data-driven options added one at a time", notes=notes + ladder.attrs.get(
+    df.attrs.update(title="Ablation: options added one at a time", notes=notes + ladder.attrs.get(
         "notes", []), hidden=["base"])
     return df
 
@@ -180,8 +182,8 @@ def verdict(table: pd.DataFrame) -> str:
                 sig = f"{r.note}; per image p_images_holm = {r.p_images_holm:.2g}"
             parts.append(f"{r.step_name} {r.gain:+.3f} [{r.gain_ci_low:+.3f}, {r.gain_ci_high:+.3f}] ({sig})")
         text = f"- {who}: " + (f"{start.step_name} {start.dice:.3f} -> {end.step_name} {end.dice:.3f} "
-                               f"({end.vs_base:+.3f} paired over the base)" if pd.notna(end.vs_base) and end.step
-                               else f"{end.step_name} {end.dice:.3f}")
+                               f"({end.vs_base:+.3f} paired over the base on the seeds both have)"
+                               if pd.notna(end.vs_base) and end.step else f"{end.step_name} {end.dice:.3f}")
         if pd.notna(end.vs_base) and end.step:
             finals[base] = end
         text += ("; step by step: " + "; ".join(parts) + "." if parts else "; no step has a comparison yet.")
@@ -201,6 +203,6 @@ def verdict(table: pd.DataFrame) -> str:
     starts = table[(table.step == 0) & table.dice.notna()]
     if len(starts) > 1 and finals:
         gains = ", ".join(f"{f.vs_base:+.3f} ({f.model} {f.base_loss}, up to {f.step_name})" for f in finals.values())
-        lines.append(f"- Model-driven vs data-driven: at step 0 the configurations differ by "
-                     f"{starts.dice.max() - starts.dice.min():.3f} Dice; the data-driven options add {gains}.")
+        lines.append(f"- Configuration vs the ladder's options: at step 0 the configurations differ by "
+                     f"{starts.dice.max() - starts.dice.min():.3f} Dice; the options add {gains}.")
     return "\n".join(lines)

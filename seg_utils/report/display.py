@@ -45,8 +45,9 @@ def format_p(value: float) -> str:
 
 
 def format_value(value: Any, column: str) -> str:
-    """A table cell as text: p-values (columns starting with :data:`P_PREFIX`) by :func:`format_p`, other floats to
-    3 decimals (1 from 10 on; whole counts as integers), NaN as a dash, booleans as yes/no."""
+    """A table cell as text: p-values (columns starting with :data:`P_PREFIX`) by :func:`format_p`, standard
+    deviations to 4 decimals, other floats to 3 decimals (1 from 10 on; counts and whole numbers from 100 on as
+    integers), NaN as a dash, booleans as yes/no."""
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return "—"
     if isinstance(value, bool | np.bool_):
@@ -54,9 +55,11 @@ def format_value(value: Any, column: str) -> str:
     if isinstance(value, float | np.floating):
         if column.startswith(P_PREFIX):
             return format_p(value)
-        if float(value).is_integer() and column in ("starting", "final", "excluded", "used", "poster_starting",
-                                                    "poster_final", "diff_final", "n"):
+        if float(value).is_integer() and (abs(value) >= 100 or column in (
+                "starting", "final", "excluded", "used", "poster_starting", "poster_final", "diff_final", "n")):
             return str(int(value))
+        if column.endswith("sd") or column.startswith("sd_"):  # an across-seed sd of 0.0003 is not 0.000
+            return f"{value:.4f}"
         return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
     return str(value).replace("|", "\\|").replace("\n", " ")
 

@@ -51,3 +51,10 @@ def test_summary_table_names_the_results_folder_as_shown(tmp_path):
     path.write_text('{"artefacts": []}')
     title = report.summary_table(path).attrs["title"]
     assert title == f"Written to .../{tmp_path.parent.name}/{tmp_path.name} (listed in summaries/x.json)"
+
+
+@pytest.mark.parametrize("value, column, text", [
+    (0.0003, "seed_sd", "0.0003"), (0.0019, "sd_a", "0.0019"), (0.0005, "diff_sd", "0.0005"),  # not 0.000
+    (2594.0, "poster_images", "2594"), (13.0, "minutes", "13.0"), (0.9617, "dice", "0.962")])
+def test_spreads_keep_their_digits_and_counts_print_whole(value, column, text):
+    assert report.format_value(value, column) == text

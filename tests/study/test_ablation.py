@@ -178,7 +178,7 @@ def test_ablation_table_reports_seeds_gains_and_what_is_missing(tmp_path):
                "LR schedule (missing, 0 of 2 seeds)" in n for n in table.attrs["notes"])
     text = report.verdict(table.reset_index())
     assert (f"poster protocol {table.loc[0, 'dice']:.3f} -> + BCE + Dice loss {table.loc[3, 'dice']:.3f} "
-            f"({table.loc[3, 'vs_base']:+.3f} paired over the base)") in text
+            f"({table.loc[3, 'vs_base']:+.3f} paired over the base on the seeds both have)") in text
     # ranked on seed 0, the seed every complete step has (step 3 has no seed 1)
     assert (f"Highest Dice on the seed(s) every step has (0): + BCE + Dice loss ({table.loc[3, 'dice_s0']:.3f}; over "
             f"its 1 seed(s) {table.loc[3, 'dice']:.3f}). Significant gains: + CLAHE.") in text
@@ -230,6 +230,8 @@ def test_merged_runs_are_compared_once_and_a_config_without_runs_is_listed(tmp_p
     last = table[table.step == 2]
     assert last.p_images_holm.iloc[0] == last.p_images_holm.iloc[1] and last.gain.iloc[0] == last.gain.iloc[1]
     assert table.p_holm.isna().all() and not table.significant.any()  # one seed: no seed-level test
+    assert "Holm-adjusted over the comparisons with two or more seeds (none yet)" in table.attrs["notes"][0]
+    assert table.attrs["title"] == "Ablation: options added one at a time"
     assert table.base_loss.tolist()[:6] == ["BCE"] * 3 + ["Log-Cosh Dice"] * 3
 
     same = ladder.copy()
