@@ -92,6 +92,14 @@ def _values(runs: pd.DataFrame, column: str) -> list:
     return list(dict.fromkeys(runs[column].fillna(RunSpec.default(column))))
 
 
+def _per_config(complete: pd.DataFrame) -> str:
+    """`` (1 to 3 per configuration)`` where the configurations' complete runs have unequal numbers of seeds."""
+    if complete.empty or not {"arch", "encoder", "loss", "seed"} <= set(complete.columns):
+        return ""
+    counts = complete.groupby(["arch", "encoder", "loss"]).seed.nunique()
+    return f" ({counts.min()} to {counts.max()} per configuration)" if counts.nunique() > 1 else ""
+
+
 def _listed(values: list, unit: str = "") -> str:
     return ", ".join(f"{v}{unit}" for v in values)
 
@@ -164,10 +172,13 @@ def _rows(results: Path, dataset: str) -> list[dict]:
     rows.append(("encoder weights", ", ".join(weights), poster_weights, weights != [poster_weights]))
     sizes = _values(runs, "image_size")
     rows.append(("input size", _listed(sizes, " px"), f"{default('image_size')} px", sizes != [default("image_size")]))
+    batches = _values(runs, "batch_size")
+    rows.append(("batch size", _listed(batches), str(default("batch_size")), batches != [default("batch_size")]))
     epochs = _epochs(complete) if len(complete) else f"at most {_listed(_values(runs, 'epochs'))}"
     rows.append(("epochs", epochs, f"at most {default('epochs')}, early stopping (patience {default('patience')})",
                  _values(runs, "epochs") + _values(runs, "patience") != [default("epochs"), default("patience")]))
-    rows.append(("seeds", _listed(sorted({int(s) for s in runs.get("seed", [])})) or "—", "not stated", False))
+    rows.append(("seeds", (_listed(sorted({int(s) for s in runs.get("seed", [])})) or "—") + _per_config(complete),
+                 "not stated", False))
     rows.append(("precision used", _precision(complete), "not stated", False))
     failed = int(runs.status.eq("failed").sum()) if "status" in runs else 0
     rows.append(("runs", f"{len(complete)} complete" + (f", {failed} failed" if failed else ""), "", False))
@@ -187,7 +198,8 @@ def deviations(results: str | Path, datasets: str | Iterable[str] = GRID_DATASET
     Returns:
         DataFrame with columns :data:`DEVIATION_COLUMNS`: per dataset, one row per aspect (the data read with its
         release and train / val / test counts, the CBIS-DDSM task variant, the test set, the encoder weights, the
-        input size, the epochs run and early stops, the seeds, the precision used, the runs), ``ours`` and
+        input size, the batch size, the epochs run and early stops, the seeds (and how many each configuration
+        has, where they differ), the precision used, the runs), ``ours`` and
         ``poster`` in words and ``differs`` where they differ.
     """
     results = Path(results)

@@ -28,9 +28,9 @@ DICE_PROTOCOL = (
     "split between the signs, Holm-adjusted: columns p_images, p_images_holm) are a secondary column: they measure "
     "the given training runs, not the configurations. This per-image mean is not the pooled Dice of one "
     "confusion matrix over all test pixels, which some papers and smp's reduction='micro' report: pooled Dice weights "
-    "each image by its object size, so it is dominated by the large lesions and lungs and is typically higher than "
-    "the per-image mean on ISIC and the lung sets, whereas the per-image mean gives every image equal weight and so "
-    "counts each missed small object (e.g. CBIS-DDSM masses) in full, which makes it lower there."
+    "each image by its object size, so large objects dominate it, whereas the per-image mean gives every image equal "
+    "weight and counts each missed small object (e.g. a CBIS-DDSM mass) in full; the two can differ either way "
+    "(each run's model card gives both)."
 )
 """One paragraph stating the Dice protocol, for the caption of every results table."""
 

@@ -55,12 +55,15 @@ def test_deviations_read_the_runs_own_records(tmp_path):
     assert facts.loc["encoder weights", ["ours", "poster"]].tolist() == ["none (from scratch)", "ImageNet"]
     assert facts.loc["input size", ["ours", "poster"]].tolist() == ["64 px", "224 px"]
     assert facts.loc["epochs", "ours"] == "3 of at most 3 epochs run; 0 of 2 run(s) stopped early"
-    assert facts.loc["seeds", "ours"] == "0, 1"
+    assert facts.loc["seeds", "ours"] == "0, 1"  # both seeds of the one configuration
+    assert facts.loc["batch size", ["ours", "poster", "differs"]].tolist() == ["4", "32", True]
     assert facts.loc["precision used", "ours"] == "bf16 autocast, channels_last"
     assert facts.loc["test set", "ours"] == "official test set" and not facts.loc["test set", "differs"]
     assert facts.loc["runs", "ours"] == "2 complete"
     differs = set(facts.index[facts.differs])
-    assert differs == {"data read (train / val / test images)", "encoder weights", "input size", "epochs"}
+    assert differs == {"data read (train / val / test images)", "encoder weights", "input size", "batch size", "epochs"}
+    _scratch_run(tmp_path, encoder="vgg19")  # a second configuration with one seed
+    assert _facts(report.deviations(tmp_path), "isic2018").loc["seeds", "ours"] == "0, 1 (1 to 2 per configuration)"
 
 
 def test_cbis_task_variant_and_held_out_test_set_are_stated(tmp_path):
