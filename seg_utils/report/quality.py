@@ -100,8 +100,10 @@ def quality_table(data: Any) -> pd.DataFrame:
     read = ", ".join(dict.fromkeys(RELEASE_NAMES.get(s, s) for s in ours.source.dropna()))
     df.attrs["title"] = f"Data quality inspection, {f'{read} (read for the poster: {name})' if releases else name}"
     df.attrs["notes"] = ["starting: manifest rows (images and masks, orphans included); final: after the "
-                         "inspection; used: what the runs train and test on (after limit); poster: the poster's "
-                         "counts (blank where it gives none)."] + releases + ([cbis_task_note(task)] if task else [])
+                         "inspection; used: the rows the runs read from each split (after limit; where a dataset has "
+                         "no validation split, the runs hold part of train out for validation: the box above gives "
+                         "their train / val / test counts); poster: the poster's counts (blank where it gives "
+                         "none)."] + releases + ([cbis_task_note(task)] if task else [])
     return df
 
 
