@@ -41,6 +41,7 @@ from ..study.grid import (
     poster_grid,
 )
 from ..study.reference import poster_dice, poster_literature
+from ..study.spec import RunSpec
 from ..study.splits import TEST_SEED
 from .deviations import CBIS_TASK_NAMES, dataset_names, release_read
 from .display import row_labels
@@ -253,6 +254,11 @@ def table_literature(results: str | Path) -> pd.DataFrame:
                 "setting": f"{CBIS_TASK_NAMES.get(task, task)}; best of our {len(ok)} CBIS-DDSM configurations; "
                            f"{int(best.n_images)} test images, {int(best.n_seeds)} seed(s)", "source": "this study"}
         notes = []
+        if task != RunSpec.default("cbis_task"):  # the poster's value is of whole mammograms: no difference to it
+            ours.update(poster=np.nan, diff=np.nan)
+            notes.append(f"this study: poster and diff blank: the poster's {ours['model']} {ours['loss']} value"
+                         + (f" ({best.poster:.3f})" if pd.notna(best.poster) else "") + " is of whole mammograms, "
+                         f"ours of {CBIS_TASK_NAMES.get(task, task) or 'several task variants'}.")
     else:
         ours = {"work": "this study", "model": "", "loss": "", "task": task, "setting": "no complete CBIS-DDSM run",
                 "source": "this study"}

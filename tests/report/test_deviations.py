@@ -133,6 +133,9 @@ def test_literature_marks_every_row_comparable_by_the_task_variant(tmp_path):
     assert ours.work == "this study" and ours.task == "oracle crop around each mass (mass_crop)"
     assert ours.setting.startswith("oracle crop around each mass (mass_crop); best of our")
     assert ours.comparable and not df.comparable.iloc[:-1].any()  # no literature row is an oracle crop
+    assert np.isnan(ours.poster) and np.isnan(ours["diff"])  # the poster's value is of whole mammograms
+    assert any(n.startswith("this study: poster and diff blank: the poster's U-Net (ResNet50) BCE value (")
+               for n in df.attrs["notes"])
     lit = poster_literature()
     assert df.task.iloc[: len(lit)].tolist().count("not stated on the poster") == (lit.task == "").sum()
     assert any(n.startswith("comparable: the row's task variant is ours (oracle crop") for n in df.attrs["notes"])
@@ -142,6 +145,7 @@ def test_literature_whole_mammograms_are_comparable_with_the_poster_row(tmp_path
     _scratch_run(tmp_path, "cbis_ddsm")
     df = report.table_literature(tmp_path).set_index("work")
     assert df.comparable.to_dict() == pytest.approx({w: w in ("the poster", "this study") for w in df.index})
+    assert df.loc["this study", "diff"] == pytest.approx(df.loc["this study", "dice"] - df.loc["this study", "poster"])
 
 
 def test_a_run_recorded_before_the_test_source_existed_was_scored_on_the_official_test_set(tmp_path):
