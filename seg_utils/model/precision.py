@@ -42,9 +42,7 @@ __all__ = ["PRECISIONS", "MEMORY_FORMATS", "CACHE_ENV", "AmpSettings", "ExecOpti
            "resolve_precision", "probe_key", "cpu_name", "user_probe_cache", "folder_probe_cache"]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-PROBE_RULES = 2
-"""The probe's rules, part of :func:`probe_key`: raise it when a change makes earlier verdicts wrong, so cached ones
-are probed again (2: a probe on a busy CPU is not cached; verdicts of rules 1 may be measured on one)."""
+PROBE_RULES = 2  # in probe_key: raise it when a change makes cached verdicts wrong (2: busy-CPU probes not cached)
 MEMORY_FORMATS = ("auto", "nchw", "channels_last")
 
 
@@ -113,8 +111,7 @@ def cpu_name() -> str:
 
 
 def probe_key(device: torch.device, model_name: str, image_size: int, batch_size: int) -> str:
-    """What a probe's verdict depends on: the probe's rules, the processor, its ISA as torch sees it, threads, torch,
-    the model."""
+    """What a probe's verdict depends on: its rules, the processor, its ISA as torch sees it, threads, torch, model."""
     text = json.dumps([PROBE_RULES, cpu_name(), torch.backends.cpu.get_cpu_capability(), torch.get_num_threads(),
                        torch.__version__, device.type, model_name, image_size, batch_size])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
