@@ -108,6 +108,11 @@ def _joined(*links: str) -> str:
     return " · ".join(x for x in links if x)
 
 
+INDEX_ROWS = 40
+"""Rows of a table the index shows inline; a longer table (e.g. per-image predictions) says how many more its file
+holds."""
+
+
 def _table_html(csv: Path) -> str:
     try:
         df = pd.read_csv(csv)
@@ -118,8 +123,10 @@ def _table_html(csv: Path) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     cols = [str(c) for c in df.columns]
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(format_value(v, c))}</td>" for v, c in zip(r, cols, strict=True))
-                   + "</tr>" for r in df.itertuples(index=False))
-    return f"<table class='data'><tr>{head}</tr>{rows}</table>"
+                   + "</tr>" for r in df.head(INDEX_ROWS).itertuples(index=False))
+    more = (f"<p>the first {INDEX_ROWS} of {len(df)} rows; all of them in {html.escape(csv.name)}</p>"
+            if len(df) > INDEX_ROWS else "")
+    return f"<table class='data'><tr>{head}</tr>{rows}</table>{more}"
 
 
 def _md_title(md: Path) -> str:
@@ -163,7 +170,7 @@ def _titles(results: Path) -> dict[str, str]:
         "dataset_isic2018": f"{names['isic2018']} (skin lesions)",
         "dataset_chest_xray": "Chest X-ray (Shenzhen to Montgomery)",
         "dataset_cbis_ddsm": "CBIS-DDSM (masses)",
-        "predict": "Predictions of a trained run on new images",
+        "predict": "Predictions of a trained run on a folder of images",
     }
 
 

@@ -58,3 +58,14 @@ def test_summary_table_names_the_results_folder_as_shown(tmp_path):
     (2594.0, "poster_images", "2594"), (13.0, "minutes", "13.0"), (0.9617, "dice", "0.962")])
 def test_spreads_keep_their_digits_and_counts_print_whole(value, column, text):
     assert report.format_value(value, column) == text
+
+
+def test_the_index_shows_a_long_table_in_part_and_says_where_the_rest_is(tmp_path):
+    from seg_utils.report.html import INDEX_ROWS, _table_html
+
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"image_id": [f"img{i:04d}" for i in range(INDEX_ROWS + 5)], "dice": 0.9}).to_csv(path, index=False)
+    cells = _table_html(path)
+    assert cells.count("<tr>") == INDEX_ROWS + 1 and f"img{INDEX_ROWS - 1:04d}" in cells and f"img{INDEX_ROWS:04d}" \
+        not in cells
+    assert f"the first {INDEX_ROWS} of {INDEX_ROWS + 5} rows; all of them in predictions.csv" in cells
