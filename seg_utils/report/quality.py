@@ -117,7 +117,8 @@ def quality_checks(report: Any) -> pd.DataFrame:
     f = report.findings
     if f.empty:
         df = pd.DataFrame({"check": ["(none)"], "action": ["-"], "total": [0]})
-        df.attrs["notes"] = ["the inspection found nothing to report or exclude."]
+        df.attrs.update(title="Findings of the data-quality inspection: none",
+                        notes=["the inspection found nothing to report or exclude."])
         return df
     df = f.groupby(["check", "action", "split"]).size().unstack("split", fill_value=0)
     df = df[[s for s in ("train", "val", "test") if s in df.columns]]

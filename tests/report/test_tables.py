@@ -242,6 +242,8 @@ def test_quality_table_beside_the_poster(synthetic_root):
     assert df.set_index("split").loc["test"].poster_final == 138
     checks = report.quality_checks(inspection)
     assert checks.set_index("check").loc["missing_mask", "total"] == 2
+    clean = SimpleNamespace(findings=inspection.findings.iloc[:0])
+    assert report.quality_checks(clean).attrs["title"] == "Findings of the data-quality inspection: none"
 
 
 def test_table_quality_collects_the_datasets(tmp_path):
