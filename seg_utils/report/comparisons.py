@@ -86,11 +86,12 @@ def _compare(results: str | Path, dataset: str | None, pairs: list[tuple[tuple, 
     out["vs_poster"] = pd.array([_vs_poster(s, d, p, n) for s, d, p, n in zip(
         out.significant, out["diff"], out.poster_diff, out.n_seeds.fillna(0), strict=True)], dtype="string")
     n_seeds = [int(n) for n in out.n_seeds.dropna() if n > 0]
-    notes = [f"diff = b - a: the mean over the seeds both have (paired by seed number) of each seed's mean per-image "
-             f"difference; {1 - alpha:.0%} interval: two-stage bootstrap (seed pairs, then test images); p: bootstrap, "
-             f"Holm-adjusted over the comparisons of this table with two or more seeds; significant = p_holm < {alpha} "
-             "and |diff| larger than the across-seed sd of both configurations; with one seed nothing is significant "
-             "(one training run is not a configuration).",
+    notes = [f"mean_a, mean_b: over the seeds both have (a score table's cell is over all of its seeds, so the two "
+             f"can differ); diff = b - a: the mean over those seeds (paired by seed number) of each seed's mean "
+             f"per-image difference; {1 - alpha:.0%} interval: two-stage bootstrap (seed pairs, then test images); "
+             f"p: bootstrap, Holm-adjusted over the comparisons of this table with two or more seeds; significant = "
+             f"p_holm < {alpha} and |diff| larger than the across-seed sd of both configurations; with one seed "
+             "nothing is significant (one training run is not a configuration).",
              "Secondary: p_images is the two-sided Wilcoxon signed-rank test of the seed-pooled per-image "
              "differences, p_images_holm its Holm adjustment over this table; it measures the test images of these "
              "runs, not the training seeds.",
