@@ -54,3 +54,17 @@ def test_each_committed_index_figure_links_to_its_full_size_image():
     figures = re.findall(r"<figure><a href=\"([^\"]+)\"[^>]*><img src=\"([^\"]+)\"", text)
     assert figures and len(figures) == text.count("<img ")
     assert all(href == img and f"results/cpu-real/{href}" in tracked for href, img in figures)
+
+
+def test_the_committed_study_names_the_release_it_read_and_where_it_was_written():
+    """The ISIC sample is the 2017 release: every heading says so; reports name the folder they are committed in."""
+    tracked = _tracked("results/cpu-real")
+    if "results/cpu-real/tables/runs_isic2018.md" not in tracked:
+        return
+    tables = ROOT / "results" / "cpu-real" / "tables"
+    assert (tables / "runs_isic2018.md").read_text().splitlines()[0] == "# Dice per configuration, ISIC 2017"
+    assert "ISIC 2017" in (tables / "table1_encoders.md").read_text().splitlines()[0]
+    for report in sorted((ROOT / "results" / "cpu-real" / "notebooks").glob("*.report.html")):
+        text = report.read_text()
+        if "Written to " in text:
+            assert "Written to results/cpu-real" in text, report.name
