@@ -295,6 +295,23 @@ def test_one_common_seed_is_never_significant() -> None:
     assert stats.seed_comparison(_by_seed([0.0, 0.1, 0.2]), b)["n_seeds"] == 1
 
 
+def test_two_seeds_that_agree_are_not_a_seed_level_test() -> None:
+    """With two seeds the seed stage can only redraw those two: +0.2 on both would get the smallest p there is. Fewer
+    than MIN_SEEDS common seeds give an interval, no p, and no significance; the third seed makes it a test."""
+    assert stats.MIN_SEEDS == 3
+    two = stats.seed_comparison(_by_seed([0.0, 0.01]), _by_seed([0.2, 0.21]))
+    assert two["n_seeds"] == 2 and two["beyond_seed_sd"] and two["diff_ci_low"] > 0.15
+    assert np.isnan(two["p_value"]) and not two["significant"]
+    assert two["note"] == stats.few_seeds(2) == "2 seeds: fewer than 3, no seed-level test"
+    three = stats.seed_comparison(_by_seed([0.0, 0.01, 0.02]), _by_seed([0.2, 0.21, 0.22]))
+    assert three["p_value"] < 0.01 and three["significant"] and three["note"] == ""
+    assert stats.few_seeds(1) == stats.ONE_SEED and stats.few_seeds(3) == ""
+    table = stats.compare_seeds({"A": _by_seed([0.0, 0.01]), "B": _by_seed([0.2, 0.21])}, [("A", "B")])
+    assert np.isnan(table.p_holm.iloc[0]) and not table.significant.iloc[0]
+    ni = stats.non_inferiority(_by_seed([0.0, 0.01]), _by_seed([0.0, 0.01]))
+    assert ni["note"].startswith("2 seeds: the seed stage can only redraw those 2")
+
+
 def test_compare_seeds_holm_adjusts_the_seed_level_family() -> None:
     by_seed = {"A": _by_seed([0.0, 0.01, -0.01], noise=0.01), "B": _by_seed([0.05, 0.06, 0.04], noise=0.01),
                "C": _by_seed([0.0, 0.01, -0.01], noise=0.01, rng_seed=2), "D": _by_seed([0.3])}

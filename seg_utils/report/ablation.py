@@ -5,7 +5,8 @@ the seed-pooled mean with its 95% BCa interval and the across-seed sd, the gain 
 by seed (:func:`seg_utils.stats.compare_seeds`: the mean over the seeds both steps have of each seed's mean per-image
 difference, its two-stage bootstrap interval over seed pairs and test images, the bootstrap p Holm-adjusted over the
 steps of the table, and the per-image Wilcoxon p as a secondary column), the training minutes per run and the
-poster's value of the configuration. A step is a significant gain only with two or more seeds, ``p_holm < alpha``
+poster's value of the configuration. A step is a significant gain only with :data:`~seg_utils.stats.MIN_SEEDS` or
+more seeds, ``p_holm < alpha``
 and a gain larger than the across-seed sd of both steps. :func:`verdict` says in words which options carry the
 gain.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..stats import compare_seeds, paired_difference, pool_seeds, run_ci
+from ..stats import MIN_SEEDS, compare_seeds, paired_difference, pool_seeds, run_ci
 from ..study.grid import LOSS_NAMES, model_label
 from ..study.reference import poster_dice
 from .results import minutes, read_per_image
@@ -54,11 +55,12 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
         BCa interval over images, ``seed_sd`` (across-seed sd of the seeds' means); ``gain`` over the step above,
         seed by seed on the seeds both steps have (:func:`seg_utils.stats.compare_seeds`: mean per-seed difference,
         two-stage interval ``gain_ci_*`` at ``1 - alpha``, ``p_holm``: bootstrap p, Holm-adjusted over the distinct
-        comparisons of the table with two or more seeds, so a comparison two configurations share after a loss step
-        counts once; none where a step trains the same runs as the step above); ``significant`` (two or more seeds,
-        ``p_holm < alpha`` and the gain larger than the across-seed sd of both steps; False with one seed, NA
-        without a comparison); ``p_images_holm`` (secondary: the per-image Wilcoxon p of the seed-pooled images,
-        Holm-adjusted likewise); ``note`` (e.g. one seed); ``vs_base`` (mean paired difference to step 0, on the
+        comparisons of the table with ``MIN_SEEDS`` or more seeds, so a comparison two configurations share after a loss
+        step counts once; none where a step trains the same runs as the step above); ``significant`` (``MIN_SEEDS`` or
+        more seeds, ``p_holm < alpha`` and the gain larger than the across-seed sd of both steps; False with fewer
+        seeds, NA without a comparison); ``p_images_holm`` (secondary: the per-image Wilcoxon p of the seed-pooled
+        images, Holm-adjusted likewise); ``note`` (e.g. fewer than ``MIN_SEEDS`` seeds); ``vs_base`` (mean paired
+        difference to step 0, on the
         seeds both have); ``minutes`` (mean training time per run, from the run histories); ``status`` (``ok``,
         ``partial``: fewer seeds than asked for, ``missing``). Empty (with a note) when no ablation was asked for.
     """
@@ -122,10 +124,10 @@ def ablation_table(ladder: pd.DataFrame, dataset: str, alpha: float = 0.05) -> p
     notes = [f"steps are cumulative: each keeps the options above it; gain = mean over the seeds both steps have of "
              f"each seed's mean per-image Dice difference to the step above, {1 - alpha:.0%} two-stage bootstrap "
              f"interval (seed pairs, then test images); p_holm: bootstrap p, Holm-adjusted over the "
-             + (f"{tested} distinct comparisons of this table with two or more seeds" if tested else
-                "comparisons with two or more seeds (none yet)")
+             + (f"{tested} distinct comparisons of this table with {MIN_SEEDS} or more seeds" if tested else
+                f"comparisons with {MIN_SEEDS} or more seeds (none yet)")
              + f"; significant: p_holm < {alpha} and a gain larger than the across-seed sd of both steps (never with "
-             f"one seed); p_images_holm (secondary): "
+             f"fewer than {MIN_SEEDS} seeds); p_images_holm (secondary): "
              f"Wilcoxon signed-rank test of the seed-pooled per-image differences, Holm-adjusted over the {len(keys)} "
              "distinct comparisons; vs_base: mean paired difference to step 0",
              "dice pools the seeds per image before the interval; dice_s<seed> is each seed's own mean, seed_sd their "

@@ -3,12 +3,12 @@ wins per task, whether DeepLabV3+_RN50 is non-inferior to the best cell of every
 with the poster's.
 
 The training seed is the unit of evidence (:mod:`seg_utils.stats.hierarchical`): a winner is named only when its
-seed-level difference is significant (two or more seeds, Holm-adjusted, larger than the across-seed sd); otherwise
-it is a tie (two or more seeds) or untested (one seed). Agreement with the poster is counted by significance
-(:mod:`.comparisons`, ``vs_poster``): ``agree`` or ``disagree`` only for a significant difference, ``tie`` or
-``untested`` for the rest, which never count as agreement. Configurations are ranked on the seeds they all have, so a
-cell with more seeds is not set against one with fewer. The per-image test is quoted beside it as what it is:
-evidence about the test images of these training runs.
+seed-level difference is significant (:data:`~seg_utils.stats.MIN_SEEDS` or more seeds, Holm-adjusted, larger than the
+across-seed sd); otherwise it is a tie (``MIN_SEEDS`` or more seeds) or untested (fewer). Agreement with the poster is
+counted by significance (:mod:`.comparisons`, ``vs_poster``): ``agree`` or ``disagree`` only for a significant
+difference, ``tie`` or ``untested`` for the rest, which never count as agreement. Configurations are ranked on the seeds
+they all have, so a cell with more seeds is not set against one with fewer. The per-image test is quoted beside it as
+what it is: evidence about the test images of these training runs.
 
 Each function returns Markdown for the end of a table notebook; a configuration without a complete run is named as
 such, and nothing is claimed from it.
@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..model.cost import model_cost
-from ..stats import non_inferiority, rank_stability
+from ..stats import MIN_SEEDS, non_inferiority, rank_stability
 from ..study.grid import ARCH_NAMES, ENCODER_NAMES, GRID_DATASETS, LOSS_NAMES, POSTER_ARCHS
 from .comparisons import compare_encoders, compare_losses
 from .deviations import dataset_names
@@ -35,6 +35,11 @@ def _p(p: float, name: str = "p_holm") -> str:
     return f"{name} = {p:.2g}" if pd.notna(p) else "no test"
 
 
+def _few(n_seeds: float) -> str:
+    """``one seed`` or ``2 seeds, fewer than 3``: why a comparison has no seed-level test."""
+    return "one seed" if n_seeds <= 1 else f"{int(n_seeds)} seeds, fewer than {MIN_SEEDS}"
+
+
 def _key(row) -> tuple:
     return (row.dataset, row.arch, row.encoder, row.loss)
 
@@ -44,8 +49,8 @@ def _evidence(t: pd.Series, sign: int = 1) -> str:
     difference signed by ``sign`` (1: b - a)."""
     lo, hi = sorted((sign * t.diff_ci_low, sign * t.diff_ci_high))
     text = f"{sign * t['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-    if t.n_seeds < 2:
-        text += " on one seed: no seed-level evidence"
+    if t.n_seeds < MIN_SEEDS:
+        text += f" on {_few(t.n_seeds)}: no seed-level test"
     else:
         sig = "significant" if t.significant else ("not significant" + (", within the across-seed sd"
                                                                          if "across-seed" in str(t.note) else ""))
@@ -56,7 +61,8 @@ def _evidence(t: pd.Series, sign: int = 1) -> str:
 def _tally(verdicts: pd.Series) -> str:
     counts = verdicts.dropna().value_counts()
     text = ", ".join(f"{int(counts.get(v, 0))} {v}" for v in ("agree", "disagree", "tie"))
-    return text + (f", {int(counts['untested'])} untested (one seed)" if counts.get("untested", 0) else "")
+    return text + (f", {int(counts['untested'])} untested (fewer than {MIN_SEEDS} seeds)" if counts.get("untested", 0)
+                   else "")
 
 
 def _ranking(df: pd.DataFrame, column: str, by: str) -> list[str]:
@@ -92,8 +98,8 @@ def answer_encoders(results: str | Path, alpha: float = 0.05) -> str:
         evidence = _evidence(t, 1 if t.b == best.name else -1)
         head = (f"{ENCODER_NAMES[best.encoder]} wins" if t.significant else
                 f"{ENCODER_NAMES[best.encoder]} has the highest mean, "
-                + (f"a tie with {ENCODER_NAMES[second.encoder]}" if t.n_seeds > 1 else
-                   f"untested against {ENCODER_NAMES[second.encoder]} (one seed)"))
+                + (f"a tie with {ENCODER_NAMES[second.encoder]}" if t.n_seeds >= MIN_SEEDS else
+                   f"untested against {ENCODER_NAMES[second.encoder]} ({_few(t.n_seeds)})"))
         stable = (f"; its seeds beat the second's in {stab['wins']:g} of {stab['n_pairs']} seed pairs "
                   f"({stab['fraction']:.0%})" if not stab["note"] else "")
         poster = " > ".join(ENCODER_NAMES[e] for e in _ranking(rows, "encoder", "poster"))
@@ -107,9 +113,9 @@ def answer_encoders(results: str | Path, alpha: float = 0.05) -> str:
                     "images" if top.n_seeds > 1 else
                     f"[{top.ci_low:.3f}, {top.ci_high:.3f}] over test images, one seed")
         lines.append(f"- Best cell: {top.model} {top.dice:.3f} {interval} (the poster's best: U-Net_RN50 0.878).")
-    if tests.n_seeds.notna().any() and tests.n_seeds.max() < 2:
-        lines.append("- One seed per configuration: no difference above is tested at seed level; the per-image p "
-                     "measures one training run each, not the encoders.")
+    if tests.n_seeds.notna().any() and tests.n_seeds.max() < MIN_SEEDS:
+        lines.append(f"- {_few(tests.n_seeds.max()).capitalize()} per configuration: no difference above is tested at "
+                     "seed level; the per-image p measures these training runs' test images, not the encoders.")
     missing = table[table.status != "ok"]
     if len(missing):
         lines.append(f"- Not complete: {', '.join(f'{r.model} ({r.status})' for r in missing.itertuples())}.")
@@ -133,14 +139,14 @@ def answer_losses(results: str | Path, alpha: float = 0.05) -> str:
         t = tests[tests.comparison == f"losses, {where}"].iloc[0]
         verdicts.append(t.vs_poster)
         winner = (f"{LOSS_NAMES['logcosh_dice' if t['diff'] > 0 else 'bce']} wins" if t.significant
-                  else "no winner (a tie)" if t.n_seeds > 1 else "no winner tested (one seed)")
+                  else "no winner (a tie)" if t.n_seeds >= MIN_SEEDS else f"no winner tested ({_few(t.n_seeds)})")
         over = f"over the {int(t.n_seeds)} seeds both have" if t.n_seeds > 1 else "one seed"
         lines.append(f"- {where}: {winner} ({t.mean_a:.3f} BCE vs {t.mean_b:.3f} Log-Cosh Dice, {over}; "
                      f"{_evidence(t)}); the poster: {poster_winner} (by significance: {t.vs_poster}).")
     if verdicts:
         lines.append(f"- Against the poster's loss winner: {_tally(pd.Series(verdicts, dtype='string'))} of "
-                     f"{len(verdicts)} rows (a difference that is not significant over two or more seeds is a tie, "
-                     "one seed is untested; neither is an agreement).")
+                     f"{len(verdicts)} rows (a difference that is not significant over {MIN_SEEDS} or more seeds is "
+                     "a tie, with fewer seeds it is untested; neither is an agreement).")
     return "\n".join(lines)
 
 
@@ -171,7 +177,7 @@ def answer_base(results: str | Path, margin: float = 0.01) -> str:
     cells = pd.concat([table_encoders(results), table_losses(results)], ignore_index=True)
     cells = cells[cells.status == "ok"].drop_duplicates(["dataset", "arch", "encoder", "loss"])
     runs, by_seed = select_runs(results), seeds_of(results)
-    lines, verdicts, one_seed = [], {}, False
+    lines, verdicts, few = [], {}, MIN_SEEDS
     for dataset in GRID_DATASETS:
         task = cells[cells.dataset == dataset]
         base = task[(task.arch == "deeplabv3plus") & (task.encoder == "resnet50")]
@@ -186,7 +192,7 @@ def answer_base(results: str | Path, margin: float = 0.01) -> str:
             lines.append(f"- {name}: {who} is the best cell itself.")
             continue
         ni = non_inferiority(by_seed[_key(mine)], by_seed[_key(best)], margin=margin)
-        verdicts[name], one_seed = ni["verdict"], one_seed or ni["n_seeds"] < 2
+        verdicts[name], few = ni["verdict"], min(few, ni["n_seeds"])
         cost = _cost_text(_cost(runs, mine), _cost(runs, best))
         if ni["verdict"] == "non-inferior":
             said = f"non-inferior within {margin:g} {cost}"
@@ -204,7 +210,10 @@ def answer_base(results: str | Path, margin: float = 0.01) -> str:
                      "the poster concludes." if len(good) == len(verdicts) else
                      f"- **DeepLabV3+_RN50 is non-inferior within {margin:g} Dice on {len(good)} of {len(verdicts)} "
                      f"tasks** ({others}): at this scale the poster's conclusion is not shown everywhere.")
-    if one_seed:
+    if few < 2:
         lines.append("- One seed per configuration: the intervals cover the test images only, not training "
                      "variability; more seeds make these verdicts about the configurations.")
+    elif few < MIN_SEEDS:
+        lines.append(f"- {few} seeds per configuration: the seed stage of the intervals can only redraw those {few}; "
+                     f"at least {MIN_SEEDS} make these verdicts about the configurations.")
     return "\n".join(lines)

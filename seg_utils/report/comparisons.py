@@ -4,12 +4,13 @@ The comparisons (:data:`COMPARE_TABLE_COLUMNS`) take the training seed as the un
 (:func:`seg_utils.stats.compare_seeds`): ``comparison``; ``a, b``; ``n_seeds`` (seeds both have, paired by
 number), ``n`` (test images); ``mean_a, mean_b, sd_a, sd_b`` (mean and sd of the per-seed means); ``diff`` (b - a,
 mean of the per-seed differences), ``diff_sd``, ``diff_ci_low, diff_ci_high`` (two-stage bootstrap, seed pairs then
-images); ``p_value``, ``p_holm`` (bootstrap p, Holm-adjusted within the table; NaN with one seed);
-``significant`` (two or more seeds, ``p_holm < alpha`` and ``|diff|`` above both across-seed sds); secondary, the
+images); ``p_value``, ``p_holm`` (bootstrap p, Holm-adjusted within the table; NaN with fewer than
+:data:`~seg_utils.stats.MIN_SEEDS` seeds); ``significant`` (``MIN_SEEDS`` or more seeds, ``p_holm < alpha`` and
+``|diff|`` above both across-seed sds); secondary, the
 per-image Wilcoxon test of the seed-pooled images (``p_images``, ``p_images_holm``, ``significant_images``), which
 measures these training runs' test images, not the configurations; ``note``; ``poster_diff`` (the poster's b - a)
 and ``vs_poster`` (``agree`` / ``disagree`` when our difference is significant and has / has not the poster's sign,
-``tie`` when two or more seeds find it not significant, ``untested`` with one seed; neither is agreement).
+``tie`` when ``MIN_SEEDS`` or more seeds find it not significant, ``untested`` with fewer; neither is agreement).
 
 - Table 1 (:func:`compare_encoders`): each pair of encoders within an architecture and the two architectures per
   encoder, ISIC 2018, BCE.
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..stats import N_RESAMPLES, SEED_COMPARE_COLUMNS, compare_seeds
+from ..stats import MIN_SEEDS, N_RESAMPLES, SEED_COMPARE_COLUMNS, compare_seeds
 from ..study.grid import (
     ARCH_NAMES,
     ENCODER_NAMES,
@@ -47,11 +48,11 @@ COMPARE_TABLE_COLUMNS = ["comparison", *SEED_COMPARE_COLUMNS, "poster_diff", "vs
 
 
 def _vs_poster(significant: bool, diff: float, poster_diff: float, n_seeds: float) -> Any:
-    """``agree`` / ``disagree`` / ``tie`` (not significant over two or more seeds) / ``untested`` (one seed: no
-    seed-level test) / NA (nothing to compare)."""
+    """``agree`` / ``disagree`` / ``tie`` (not significant over :data:`MIN_SEEDS` or more seeds) / ``untested``
+    (fewer seeds: no seed-level test) / NA (nothing to compare)."""
     if pd.isna(diff) or pd.isna(poster_diff):
         return pd.NA
-    if n_seeds < 2:
+    if n_seeds < MIN_SEEDS:
         return "untested"
     if not significant:
         return "tie"
@@ -89,19 +90,24 @@ def _compare(results: str | Path, dataset: str | None, pairs: list[tuple[tuple, 
     notes = [f"mean_a, mean_b: over the seeds both have (a score table's cell is over all of its seeds, so the two "
              f"can differ); diff = b - a: the mean over those seeds (paired by seed number) of each seed's mean "
              f"per-image difference; {1 - alpha:.0%} interval: two-stage bootstrap (seed pairs, then test images); "
-             f"p: bootstrap, Holm-adjusted over the comparisons of this table with two or more seeds; significant = "
-             f"p_holm < {alpha} and |diff| larger than the across-seed sd of both configurations; with one seed "
-             "nothing is significant (one training run is not a configuration).",
+             f"p: bootstrap, Holm-adjusted over the comparisons of this table with {MIN_SEEDS} or more seeds; "
+             f"significant = p_holm < {alpha} and |diff| larger than the across-seed sd of both configurations; with "
+             f"fewer than {MIN_SEEDS} seeds there is no p and nothing is significant (with two, the seed stage can "
+             "only redraw those two, and one training run is not a configuration).",
              "Secondary: p_images is the two-sided Wilcoxon signed-rank test of the seed-pooled per-image "
              "differences, p_images_holm its Holm adjustment over this table; it measures the test images of these "
              "runs, not the training seeds.",
              f"A bootstrap p of {2 / (N_RESAMPLES + 1):.1g} is the smallest that {N_RESAMPLES} resamples can give: "
-             "read it as p at most that; with two seeds the seed stage can only redraw those two.",
+             "read it as p at most that.",
              "vs_poster: agree / disagree when our difference is significant and has / has not the poster's sign; "
-             "tie when two or more seeds find it not significant; untested with one seed (neither is agreement)."]
+             f"tie when {MIN_SEEDS} or more seeds find it not significant; untested with fewer (neither is "
+             "agreement)."]
     if n_seeds and max(n_seeds) < 2:
         notes.append("ONE SEED per configuration: no comparison has seed-level evidence; the intervals are over test "
                      "images only.")
+    elif n_seeds and max(n_seeds) < MIN_SEEDS:
+        notes.append(f"FEWER THAN {MIN_SEEDS} SEEDS per configuration: no comparison is tested at seed level; train "
+                     f"n_seeds={MIN_SEEDS} for a test.")
     if absent:
         notes.append(f"not compared (a configuration has no complete run): {len(absent)} pair(s), shown with NaN.")
     out.attrs["notes"] = notes

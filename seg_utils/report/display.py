@@ -23,7 +23,8 @@ DICE_PROTOCOL = (
     "unit of evidence: a configuration's Dice is the mean over its seeds, with the across-seed sd and a 95% two-stage "
     "bootstrap interval (seeds, then test images); two configurations are compared seed by seed (paired by seed "
     "number), with a bootstrap p-value Holm-adjusted within each table, and a difference is called significant only "
-    "when its interval excludes 0 and it exceeds both configurations' across-seed sd (never on one seed). The "
+    "when its interval excludes 0 and it exceeds both configurations' across-seed sd (never on fewer than 3 "
+    "seeds). The "
     "per-image tests (95% BCa interval over test images, two-sided Wilcoxon signed-rank test with zero differences "
     "split between the signs, Holm-adjusted: columns p_images, p_images_holm) are a secondary column: they measure "
     "the given training runs, not the configurations. This per-image mean is not the pooled Dice of one "
@@ -74,7 +75,7 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def show(df: pd.DataFrame, columns: list[str] | None = None, precision: int = 3):
+def show(df: pd.DataFrame, columns: list[str] | None = None, precision: int = 3, max_rows: int | None = None):
     """A table for reading in a notebook: floats to ``precision`` decimals (p-values, the columns starting with
     :data:`P_PREFIX`, to 2 significant digits), NaN as a dash, booleans as yes/no, text left-aligned, no index, and
     the table's title and notes as its caption.
@@ -84,13 +85,18 @@ def show(df: pd.DataFrame, columns: list[str] | None = None, precision: int = 3)
             model name, the seed spread of single-seed tables) are left out of the display.
         columns: show only these columns (default: all but the hidden ones).
         precision: decimals of floats.
+        max_rows: show at most this many rows (the first ones), and say how many the table has (default: all; a
+            per-image table of hundreds of rows makes a report hard to read and heavy to load).
 
     Returns:
         A :class:`pandas.io.formats.style.Styler` (the CSV keeps every column at full precision).
     """
     hidden = set(df.attrs.get("hidden", []))
     shown = df[columns] if columns is not None else df[[c for c in df.columns if c not in hidden]]
-    shown = shown.copy()
+    if max_rows is not None and int(max_rows) < 1:
+        raise ValueError(f"max_rows must be a positive number of rows or None (all), got {max_rows}")
+    cut = max_rows is not None and len(shown) > max_rows
+    shown = shown.head(max_rows).copy() if cut else shown.copy()
     for col in shown.columns:
         if shown[col].dtype == bool or str(shown[col].dtype) == "boolean":
             shown[col] = shown[col].map(lambda v: "—" if v is pd.NA else ("yes" if v else "no"))
@@ -98,6 +104,8 @@ def show(df: pd.DataFrame, columns: list[str] | None = None, precision: int = 3)
     text = [c for c in shown.columns if any(f(shown[c]) for f in is_text)]
     parts = [f"<b>{html.escape(df.attrs['title'])}</b>"] if df.attrs.get("title") else []
     parts += [f"Note: {html.escape(n)}" for n in df.attrs.get("notes", [])]
+    if cut:
+        parts.append(f"The first {max_rows} of {len(df)} rows; the saved table (CSV) holds all of them.")
     styler = shown.style.format(precision=precision, na_rep="—").hide(axis="index")
     p_columns = [c for c in shown.columns if str(c).startswith(P_PREFIX) and pd.api.types.is_numeric_dtype(shown[c])]
     if p_columns:

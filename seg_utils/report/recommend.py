@@ -4,9 +4,9 @@ Among the configurations of the grid with complete runs, the best is the one wit
 Every configuration is tested against it for non-inferiority within ``margin`` (:func:`seg_utils.stats.non_inferiority`:
 two-stage bootstrap over seed pairs, then test images); the best is non-inferior to itself. The recommendation is the
 cheapest non-inferior configuration, by GFLOPs per image, then parameters, then training minutes per epoch
-(:func:`seg_utils.model.cost.model_cost`, the runs' history). With one seed per configuration the test covers test
-images only, and the recommendation says so. The ablation ladder's verdict (:func:`.ablation.verdict`) names the
-data-driven options that helped.
+(:func:`seg_utils.model.cost.model_cost`, the runs' history). With fewer than :data:`~seg_utils.stats.MIN_SEEDS` seeds
+per configuration the test hardly covers training variability, and the recommendation says so. The ablation ladder's
+verdict (:func:`.ablation.verdict`) names the data-driven options that helped.
 
 :func:`recommend` returns the table (one row per configuration) and the Markdown answer; :func:`save_recommendation`
 writes both, and ``summaries/recommendation.json``, whose ``run`` the predict notebook takes by default
@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..data.io import write_json
 from ..model.cost import model_cost
-from ..stats import hierarchical_ci, non_inferiority
+from ..stats import MIN_SEEDS, hierarchical_ci, non_inferiority
 from ..study.grid import LOSS_NAMES, config_name, model_label
 from ..study.run_folder import RECOMMENDATION, read_history, read_metrics, read_spec
 from .ablation import verdict
@@ -129,9 +129,10 @@ def _answer(table: pd.DataFrame, tests: dict[str, dict], margin: float, ladder: 
                                "more seeds or test images would decide"}[r.verdict]
         lines.append(f"- {r.model} {r.loss}: {how}.")
     notes = []
-    if seeds < 2:
-        notes.append("One seed per configuration: the intervals cover the test images, not another training run; "
-                     "a second seed can change the answer (use budget standard or n_seeds >= 3).")
+    if seeds < MIN_SEEDS:
+        notes.append(f"{'One seed' if seeds < 2 else f'{seeds} seeds'} per configuration: the intervals do not cover "
+                     "another training run well; another seed can change the answer (use budget standard or n_seeds "
+                     f">= {MIN_SEEDS}).")
     run = f"<results>/runs/{Path(chosen.run_dir).parent.name}/{Path(chosen.run_dir).name}"
     notes.append(f"Apply it to new images: `python -m seg_utils predict --run {run} --images <folder> --out "
                  f"<folder>` (add `--masks <folder>` for Dice); export it: `python -m seg_utils export --run {run} "

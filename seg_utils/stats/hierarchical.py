@@ -7,14 +7,14 @@ replacement, then the test images with replacement, the same image draw for ever
 set), and takes the mean over the drawn seeds of each seed's mean over the drawn images. With one seed only the
 images are resampled (the image bootstrap), and every result says so (``n_seeds`` = 1 and its ``note``).
 
-Two configurations are compared seed by seed (:func:`seed_comparison`): the same seed number means the same
-validation split and data order, so the seeds both have are paired, and the per-seed mean differences are
-bootstrapped the same two-stage way (seed pairs, then images jointly). A difference is called significant only when
-its interval excludes 0 *and* it is larger than the across-seed sd of both configurations, so that a gap smaller than
-the spread between training runs is never called a difference; with fewer than two common seeds it is never called
-significant. :func:`compare_seeds` Holm-adjusts the seed-level p-values of a table and keeps the per-image Wilcoxon
-test beside them as secondary columns.
-
+Two configurations are compared seed by seed (:func:`seed_comparison`): the same seed number means the same validation
+split and data order, so the seeds both have are paired, and the per-seed mean differences are bootstrapped the same
+two-stage way (seed pairs, then images jointly). A difference is called significant only when its interval excludes 0
+*and* it is larger than the across-seed sd of both configurations, so that a gap smaller than the spread between
+training runs is never called a difference; with fewer than :data:`MIN_SEEDS` (3) common seeds it is not tested at seed
+level (no p-value, never significant): with two, the seed stage can only redraw those two, so two seeds that agree give
+the smallest p there is, and their sd has one degree of freedom. :func:`compare_seeds` Holm-adjusts the seed-level
+p-values of a table and keeps the per-image Wilcoxon test beside them as secondary columns.
 Intervals are percentile intervals of the bootstrap distribution; the two-sided p-value is twice the smaller tail
 of that distribution at 0 (with the +1 correction of Davison & Hinkley 1997, eq. 4.11), so ``p < 1 - confidence``
 where the interval excludes 0. With 3 to 5 seeds the seed stage is coarse (it sees only the seeds there are) and
@@ -32,14 +32,25 @@ from ._checks import check_nan, check_table, set_difference_message
 from .paired import holm, signed_rank
 from .seeds import _check_seeds, pool_seeds
 
-__all__ = ["N_RESAMPLES", "SEED_COMPARE_COLUMNS", "ONE_SEED", "hierarchical_bootstrap", "hierarchical_ci",
-           "seed_means", "seed_comparison", "compare_seeds"]
+__all__ = ["MIN_SEEDS", "N_RESAMPLES", "SEED_COMPARE_COLUMNS", "ONE_SEED", "few_seeds", "hierarchical_bootstrap",
+           "hierarchical_ci", "seed_means", "seed_comparison", "compare_seeds"]
 
 N_RESAMPLES = 4000
 """Default number of two-stage bootstrap resamples."""
 
+MIN_SEEDS = 3
+"""Fewest seeds two configurations must have in common for a seed-level test (a p-value, ``significant``)."""
+
 ONE_SEED = "one seed: no seed-level evidence"
-"""The ``note`` of a comparison with fewer than two common seeds."""
+"""The ``note`` of a comparison with one common seed (see :func:`few_seeds`)."""
+
+
+def few_seeds(n_seeds: int) -> str:
+    """Why a comparison on ``n_seeds`` common seeds has no seed-level test: :data:`ONE_SEED`, ``"2 seeds: fewer
+    than 3, no seed-level test"``, or ``""`` from :data:`MIN_SEEDS` seeds on."""
+    if n_seeds >= MIN_SEEDS:
+        return ""
+    return ONE_SEED if n_seeds <= 1 else f"{n_seeds} seeds: fewer than {MIN_SEEDS}, no seed-level test"
 
 SEED_COMPARE_COLUMNS = ["a", "b", "n_seeds", "n", "mean_a", "mean_b", "sd_a", "sd_b", "diff", "diff_sd",
                         "diff_ci_low", "diff_ci_high", "p_value", "p_holm", "significant", "p_images", "p_images_holm",
@@ -203,14 +214,14 @@ def _compare(a: Mapping[int, pd.DataFrame], b: Mapping[int, pd.DataFrame], colum
     draws = hierarchical_bootstrap(d, n_resamples, seed)
     low, high = _interval(draws, confidence)
     diff, sd_a, sd_b = float(per_seed.mean()), _sd(mean_a), _sd(mean_b)
-    several = len(common) >= 2
-    beyond = bool(several and abs(diff) > max(sd_a, sd_b))
+    tested = len(common) >= MIN_SEEDS
+    beyond = bool(len(common) >= 2 and abs(diff) > max(sd_a, sd_b))
     excludes_zero = bool(low > 0 or high < 0)
-    note = ONE_SEED if not several else ("" if beyond else "difference within the across-seed sd")
+    note = few_seeds(len(common)) or ("" if beyond else "difference within the across-seed sd")
     return {"seeds": tuple(common), "n_seeds": len(common), "n": int(d.shape[1]), "mean_a": float(mean_a.mean()),
             "mean_b": float(mean_b.mean()), "sd_a": sd_a, "sd_b": sd_b, "diff": diff, "diff_sd": _sd(per_seed),
-            "diff_ci_low": low, "diff_ci_high": high, "p_value": _p_two_sided(draws) if several else float("nan"),
-            "beyond_seed_sd": beyond, "significant": bool(several and excludes_zero and beyond), "note": note}, draws
+            "diff_ci_low": low, "diff_ci_high": high, "p_value": _p_two_sided(draws) if tested else float("nan"),
+            "beyond_seed_sd": beyond, "significant": bool(tested and excludes_zero and beyond), "note": note}, draws
 
 
 def seed_comparison(a: Mapping[int, pd.DataFrame], b: Mapping[int, pd.DataFrame], column: str = "dice",
@@ -220,7 +231,7 @@ def seed_comparison(a: Mapping[int, pd.DataFrame], b: Mapping[int, pd.DataFrame]
 
     The seeds both configurations have are paired by number. ``diff`` is the mean over those seeds of each seed's
     mean per-image difference; its interval resamples seed pairs, then images jointly (:func:`hierarchical_bootstrap`
-    of the per-image differences). ``significant`` needs at least two common seeds, an interval that excludes 0,
+    of the per-image differences). ``significant`` needs :data:`MIN_SEEDS` common seeds, an interval that excludes 0,
     and ``|diff|`` above the across-seed sd of both configurations (``beyond_seed_sd``).
 
     Args:
@@ -236,8 +247,9 @@ def seed_comparison(a: Mapping[int, pd.DataFrame], b: Mapping[int, pd.DataFrame]
         ``{"seeds", "n_seeds", "n", "mean_a", "mean_b", "sd_a", "sd_b", "diff", "diff_sd", "diff_ci_low",
         "diff_ci_high", "p_value", "beyond_seed_sd", "significant", "note"}``: ``seeds`` the common seeds, ``n`` the
         test images, ``sd_*`` the across-seed sds of the per-seed means and ``diff_sd`` of the per-seed differences
-        (NaN for one seed), ``p_value`` the two-sided bootstrap p (NaN for one seed: there is no seed-level test),
-        ``note`` :data:`ONE_SEED`, ``"difference within the across-seed sd"`` or empty. With one seed the interval
+        (NaN for one seed), ``p_value`` the two-sided bootstrap p (NaN with fewer than :data:`MIN_SEEDS` seeds: no
+        seed-level test), ``note`` :func:`few_seeds`'s reason, ``"difference within the across-seed sd"`` or empty.
+        With one seed the interval
         is the image bootstrap of that run.
 
     Raises:
@@ -268,11 +280,10 @@ def compare_seeds(by_seed: Mapping[str, Mapping[int, pd.DataFrame]], pairs: list
         seed: resampling seed (the same for every pair).
         n_resamples: number of resamples per pair.
 
-    Returns:
-        DataFrame, one row per pair, with :data:`SEED_COMPARE_COLUMNS`: the fields of :func:`seed_comparison`;
-        ``p_holm`` (Holm over the pairs with a seed-level p); ``significant`` = at least two common seeds, ``p_holm <
-        alpha`` and ``|diff|`` above both across-seed sds; secondary, the per-image test on the seeds both have,
-        pooled per image (:func:`~.paired.paired_comparison`'s Wilcoxon signed-rank): ``p_images``,
+    Returns: DataFrame, one row per pair, with :data:`SEED_COMPARE_COLUMNS`: the fields of :func:`seed_comparison`;
+    ``p_holm`` (Holm over the pairs with a seed-level p); ``significant`` = :data:`MIN_SEEDS` common seeds, ``p_holm <
+    alpha`` and ``|diff|`` above both across-seed sds; secondary, the per-image test on the seeds both have, pooled per
+    image (:func:`~.paired.paired_comparison`'s Wilcoxon signed-rank): ``p_images``,
         ``p_images_holm`` (Holm over the pairs) and ``significant_images`` (``p_images_holm < alpha``), which
         measures the test images of these training runs, not the configurations. A pair without a common seed has
         NaN values and says so in ``note``.
@@ -302,7 +313,8 @@ def compare_seeds(by_seed: Mapping[str, Mapping[int, pd.DataFrame]], pairs: list
     table = pd.DataFrame(rows).reindex(columns=[*SEED_COMPARE_COLUMNS, "beyond_seed_sd"])
     table["p_holm"] = holm(table["p_value"].to_numpy(dtype=np.float64))
     table["p_images_holm"] = holm(table["p_images"].to_numpy(dtype=np.float64))
-    table["significant"] = ((table.n_seeds >= 2) & (table.p_holm < alpha) & table.beyond_seed_sd.eq(True)).astype(bool)
+    table["significant"] = ((table.n_seeds >= MIN_SEEDS) & (table.p_holm < alpha)
+                            & table.beyond_seed_sd.eq(True)).astype(bool)
     table["significant_images"] = (table.p_images_holm < alpha).astype(bool)
     table["n_seeds"] = table.n_seeds.astype(int)
     return table[SEED_COMPARE_COLUMNS]

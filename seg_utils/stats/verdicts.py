@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .hierarchical import N_RESAMPLES, _compare, _interval, seed_means
+from .hierarchical import MIN_SEEDS, N_RESAMPLES, _compare, _interval, seed_means
 
 __all__ = ["NI_VERDICTS", "non_inferiority", "rank_stability"]
 
@@ -49,7 +49,9 @@ def non_inferiority(candidate: Mapping[int, pd.DataFrame], reference: Mapping[in
         ``{"verdict", "diff", "lower", "ci_low", "ci_high", "margin", "mean_candidate", "mean_reference",
         "n_seeds", "n", "note"}``: ``verdict`` one of :data:`NI_VERDICTS`; ``diff`` = candidate - reference (mean
         over the common seeds); ``lower`` the one-sided lower bound; ``ci_low, ci_high`` the two-sided interval;
-        ``note`` says when one seed leaves training variability out (the image bootstrap of one run each).
+        ``note`` says when one seed leaves training variability out (the image bootstrap of one run each), or when
+        fewer than :data:`~.hierarchical.MIN_SEEDS` seeds make the seed stage too coarse for a verdict about the
+        configurations.
 
     Raises:
         ValueError: if ``margin`` is negative or not finite, or as :func:`~.hierarchical.seed_comparison`.
@@ -65,8 +67,10 @@ def non_inferiority(candidate: Mapping[int, pd.DataFrame], reference: Mapping[in
     lower = float(np.nanpercentile(draws, 100 * (1 - confidence)))
     low, high = _interval(draws, confidence)
     verdict = "non-inferior" if lower > -margin else ("inferior" if high < -margin else "inconclusive")
-    note = ("one seed: the interval covers test images only, not training variability" if res["n_seeds"] < 2
-            else "")
+    n = res["n_seeds"]
+    note = ("" if n >= MIN_SEEDS else "one seed: the interval covers test images only, not training variability"
+            if n < 2 else f"{n} seeds: the seed stage can only redraw those {n}; at least {MIN_SEEDS} for a verdict "
+            "about the configurations")
     return {"verdict": verdict, "diff": res["diff"], "lower": lower, "ci_low": low, "ci_high": high,
             "margin": float(margin), "mean_candidate": res["mean_b"], "mean_reference": res["mean_a"],
             "n_seeds": res["n_seeds"], "n": res["n"], "note": note}

@@ -68,3 +68,18 @@ def test_the_committed_study_names_the_release_it_read_and_where_it_was_written(
         text = report.read_text()
         if "Written to " in text:
             assert "Written to results/cpu-real" in text, report.name
+
+
+COMMITTED_LIMIT = 20_000_000
+"""Bytes the committed study may hold (issue 23: a clone, and a Kaggle dataset made of it, stay small)."""
+
+
+def test_the_committed_study_stays_under_its_size_limit():
+    tracked = sorted(n for n in _tracked("results/cpu-real") if (ROOT / n).is_file())
+    if not tracked:  # not a git checkout, or no committed study
+        return
+    sizes = {n: (ROOT / n).stat().st_size for n in tracked}
+    largest = sorted(sizes, key=sizes.get, reverse=True)[:5]
+    assert sum(sizes.values()) < COMMITTED_LIMIT, (
+        f"results/cpu-real holds {sum(sizes.values()) / 1e6:.2f} MB of {COMMITTED_LIMIT / 1e6:g} MB; the largest: "
+        + ", ".join(f"{n} ({sizes[n] / 1e6:.2f} MB)" for n in largest))

@@ -22,6 +22,18 @@ def test_p_values_print_in_two_significant_digits_never_zero(p, text):
     assert shown.count(f">{text}<") == 3 and ">0.000<" in shown  # every p_ column; other floats to 3 decimals
 
 
+def test_a_long_table_is_shown_in_part_and_says_so():
+    df = pd.DataFrame({"image_id": [f"img{i:03d}" for i in range(100)], "dice": np.linspace(0, 1, 100)})
+    df.attrs["title"] = "Predictions"
+    shown = report.show(df, max_rows=40).to_html()
+    assert "img039" in shown and "img040" not in shown
+    assert "The first 40 of 100 rows; the saved table (CSV) holds all of them." in shown
+    whole = report.show(df, max_rows=100).to_html()
+    assert "img099" in whole and "The first" not in whole and "img099" in report.show(df).to_html()
+    with pytest.raises(ValueError, match="max_rows must be a positive number of rows or None"):
+        report.show(df, max_rows=0)
+
+
 def test_the_index_tables_format_p_values_too(tmp_path):
     from seg_utils.report.html import _table_html
 

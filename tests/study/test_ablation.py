@@ -15,7 +15,7 @@ from fabricate import make_run
 from seg_utils import report
 from seg_utils.data.io import read_json, write_csv, write_json
 from seg_utils.errors import ConfigError
-from seg_utils.stats import N_RESAMPLES, ONE_SEED, paired_comparison, pool_seeds
+from seg_utils.stats import MIN_SEEDS, N_RESAMPLES, ONE_SEED, paired_comparison, pool_seeds
 from seg_utils.study import DatasetParams, ablation, dataset_params, grid_specs
 from seg_utils.study.ladder import parse_ladder
 
@@ -123,17 +123,17 @@ def _run(folder: Path, dice: np.ndarray, minutes: float) -> str:
     return str(folder)
 
 
-def _ladder(tmp_path: Path) -> pd.DataFrame:
-    """U-Net_RN50 BCE on a 5-step ladder, seeds 0 and 1: +0.2 at step 1, noise at step 2, step 3 only for seed 0,
-    step 4 not run."""
+def _ladder(tmp_path: Path, seeds: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
+    """U-Net_RN50 BCE on a 5-step ladder, each seed 0.01 above the one before: +0.2 at step 1, noise at step 2,
+    step 3 only for seed 0, step 4 not run."""
     steps = parse_ladder(LADDER, "poster protocol")
     noise = RNG.choice([-0.001, 0.001], N)
     step1 = BASE_DICE + 0.2 + RNG.uniform(-0.02, 0.02, N)
     dice = {0: BASE_DICE, 1: step1, 2: step1 + noise, 3: step1 + 0.05}
     rows = []
-    for seed in (0, 1):
+    for seed in seeds:
         for step in (0, 1, 2, 3):
-            if step == 3 and seed == 1:
+            if step == 3 and seed > 0:
                 continue
             shift = 0.01 * seed
             rows.append({"step": step, "step_name": steps[step].name, "base": "unet-resnet50-bce", "arch": "unet",
@@ -152,30 +152,30 @@ def test_ablation_table_reports_seeds_gains_and_what_is_missing(tmp_path):
     assert list(table.status) == ["ok", "ok", "ok", "partial", "missing"]
     assert table.loc[0, "dice_s0"] == pytest.approx(BASE_DICE.mean())
     assert table.loc[0, "dice_s1"] == pytest.approx(BASE_DICE.mean() + 0.01)
-    assert table.loc[0, "dice"] == pytest.approx(BASE_DICE.mean() + 0.005)  # seeds pooled per image
+    assert table.loc[0, "dice"] == pytest.approx(BASE_DICE.mean() + 0.01)  # seeds pooled per image
     assert np.isnan(table.loc[0, "gain"]) and table.loc[1, "gain"] == pytest.approx(0.2, abs=0.01)
     assert 0.18 < table.loc[1, "gain_ci_low"] < 0.2 < table.loc[1, "gain_ci_high"] < 0.22
-    assert bool(table.loc[1, "significant"])  # two seeds, both +0.2: far beyond the seeds' sd of 0.007
+    assert bool(table.loc[1, "significant"])  # three seeds, each +0.2: far beyond the seeds' sd of 0.01
     assert abs(table.loc[2, "gain"]) < 0.002 and not bool(table.loc[2, "significant"])
     assert table.loc[2, "note"] == "difference within the across-seed sd"
     assert table.loc[3, "gain"] == pytest.approx(0.05, abs=0.002)  # on seed 0, the only seed both steps have
     assert not bool(table.loc[3, "significant"]) and table.loc[3, "note"] == ONE_SEED  # however small p_images
     assert np.isnan(table.loc[3, "p_holm"]) and table.loc[3, "p_images_holm"] < 0.05
-    assert table.loc[1, "seed_sd"] == pytest.approx(0.01 / np.sqrt(2)) and np.isnan(table.loc[3, "seed_sd"])
+    assert table.loc[1, "seed_sd"] == pytest.approx(0.01) and np.isnan(table.loc[3, "seed_sd"])
     assert table.loc[3, "dice"] == pytest.approx(table.loc[3, "dice_s0"])
     assert np.isnan(table.loc[4, "dice"]) and np.isnan(table.loc[4, "gain"])
     assert table.loc[1, "minutes"] == pytest.approx(11) and table.poster.eq(0.954).all()
-    pooled = {k: pool_seeds({s: _per_image(tmp_path / f"s{s}-{k}") for s in (0, 1)}) for k in (0, 1)}
+    pooled = {k: pool_seeds({s: _per_image(tmp_path / f"s{s}-{k}") for s in (0, 1, 2)}) for k in (0, 1)}
     raw = paired_comparison(pooled[0], pooled[1])["p_value"]
     assert table.loc[1, "p_images_holm"] == pytest.approx(min(1.0, 3 * raw))  # the smallest of 3 p-values, times 3
     assert table.p_images_holm.notna().sum() == 3 and "Holm-adjusted over the 3 distinct" in table.attrs["notes"][0]
-    # seed level: every resample of step 1 gains, the smallest bootstrap p; Holm over the 2 steps with two seeds
+    # seed level: every resample of step 1 gains, the smallest bootstrap p; Holm over the 2 steps with three seeds
     assert table.loc[1, "p_holm"] == pytest.approx(2 * 2 / (N_RESAMPLES + 1))
     assert table.p_holm.notna().sum() == 2 and "over the 2 distinct comparisons" in table.attrs["notes"][0]
     assert table.loc[3, "vs_base"] == pytest.approx(table.loc[3, "dice_s0"] - table.loc[0, "dice_s0"])
     assert (table.base_loss == "BCE").all()
-    assert any("not complete: U-Net_RN50 BCE + BCE + Dice loss (partial, 1 of 2 seeds); U-Net_RN50 BCE + cosine "
-               "LR schedule (missing, 0 of 2 seeds)" in n for n in table.attrs["notes"])
+    assert any("not complete: U-Net_RN50 BCE + BCE + Dice loss (partial, 1 of 3 seeds); U-Net_RN50 BCE + cosine "
+               "LR schedule (missing, 0 of 3 seeds)" in n for n in table.attrs["notes"])
     text = report.verdict(table.reset_index())
     assert (f"poster protocol {table.loc[0, 'dice']:.3f} -> + BCE + Dice loss {table.loc[3, 'dice']:.3f} "
             f"({table.loc[3, 'vs_base']:+.3f} paired over the base on the seeds both have)") in text
@@ -186,6 +186,20 @@ def test_ablation_table_reports_seeds_gains_and_what_is_missing(tmp_path):
     assert f"({ONE_SEED}; per image p_images_holm = " in text
     assert "Not complete yet: + BCE + Dice loss (partial), + cosine LR schedule (missing)." in text
     assert f"per seed: seed 0 {table.loc[3, 'dice_s0']:.3f}; the poster: 0.954" in text
+
+
+def test_two_seeds_that_agree_are_not_a_seed_level_test(tmp_path):
+    """Two seeds both +0.2 would give the smallest bootstrap p there is (the seed stage can only redraw those two):
+    with fewer than MIN_SEEDS seeds a step has an interval but no p and is never significant."""
+    assert MIN_SEEDS == 3
+    table = report.ablation_table(_ladder(tmp_path, seeds=(0, 1)), "chest_xray").set_index("step")
+    assert table.loc[1, "gain"] == pytest.approx(0.2, abs=0.01) and table.loc[1, "gain_ci_low"] > 0.18
+    assert np.isnan(table.loc[1, "p_holm"]) and not bool(table.loc[1, "significant"])
+    assert table.loc[1, "note"] == "2 seeds: fewer than 3, no seed-level test"
+    assert table.p_holm.isna().all() and "comparisons with 3 or more seeds (none yet)" in table.attrs["notes"][0]
+    text = report.verdict(table.reset_index())
+    assert "+ CLAHE +0.2" in text and "(2 seeds: fewer than 3, no seed-level test; per image p_images_holm" in text
+    assert "Significant gains: none." in text
 
 
 @pytest.mark.parametrize("gain, called", [(0.01, False), (0.2, True)])
@@ -230,7 +244,7 @@ def test_merged_runs_are_compared_once_and_a_config_without_runs_is_listed(tmp_p
     last = table[table.step == 2]
     assert last.p_images_holm.iloc[0] == last.p_images_holm.iloc[1] and last.gain.iloc[0] == last.gain.iloc[1]
     assert table.p_holm.isna().all() and not table.significant.any()  # one seed: no seed-level test
-    assert "Holm-adjusted over the comparisons with two or more seeds (none yet)" in table.attrs["notes"][0]
+    assert "Holm-adjusted over the comparisons with 3 or more seeds (none yet)" in table.attrs["notes"][0]
     assert table.attrs["title"] == "Ablation: options added one at a time"
     assert table.base_loss.tolist()[:6] == ["BCE"] * 3 + ["Log-Cosh Dice"] * 3
 
