@@ -54,8 +54,8 @@ import pandas as pd
 import torch
 
 from seg_utils.data.io import write_json
-from seg_utils.model.precision import cpu_name
 from seg_utils.report.results import read_per_image
+from seg_utils.repro import cpu_name
 from seg_utils.stats import compare_seeds
 from seg_utils.study import RunSpec, execute_run, prepare_data, run_dir_for, run_status
 from seg_utils.study.run_folder import fingerprinted, read_environment, read_history, read_metrics

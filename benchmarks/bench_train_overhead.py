@@ -53,8 +53,9 @@ import torch
 from seg_utils.data.transforms import make_batch, normalise
 from seg_utils.model.losses import LOSSES, build_loss
 from seg_utils.model.models import build_model
-from seg_utils.model.precision import AmpSettings, amp_of, cpu_name, resolve_precision
+from seg_utils.model.precision import AmpSettings, amp_of, resolve_precision
 from seg_utils.model.train import TrainSettings, batches, epoch_seed, fit, probe_step, train_step
+from seg_utils.repro import cpu_name
 
 SETTINGS = [("fp32", "nchw"), ("fp32", "channels_last"), ("bf16", "nchw"), ("bf16", "channels_last")]
 DEVICE = torch.device("cpu")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "environment_report", "git_commit", "DETERMINISM_NOTE"]
+__all__ = ["seed_everything", "environment_report", "git_commit", "cpu_name", "DETERMINISM_NOTE"]
 
 PACKAGES = ("torch", "torchvision", "segmentation_models_pytorch", "timm", "albumentations", "numpy", "pandas",
             "scipy", "opencv-python-headless", "pillow", "papermill", "nbconvert", "seaborn", "imagehash")
@@ -46,6 +46,17 @@ def git_commit(path: str | Path | None = None) -> dict[str, object]:
         return {"commit": None, "dirty": None}
 
 
+def cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo``), or what ``platform`` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _version(name: str) -> str | None:
     try:
         return metadata.version(name)
@@ -68,6 +79,8 @@ def environment_report(device: torch.device | str | None = None) -> dict[str, ob
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the ISA torch's CPU kernels use (e.g. AVX512)
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device) if device is not None else kind,

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import time
 import warnings
 from collections.abc import Callable
@@ -36,10 +35,11 @@ import torch
 from ..data.io import read_json, write_json
 from ..errors import ConfigError, check_choice
 from ..options import check_options, option
+from ..repro import cpu_name
 from .device import DEVICES
 
 __all__ = ["PRECISIONS", "MEMORY_FORMATS", "CACHE_ENV", "AmpSettings", "ExecOptions", "ProbeCache", "amp_of",
-           "resolve_precision", "probe_key", "cpu_name", "user_probe_cache", "folder_probe_cache"]
+           "resolve_precision", "probe_key", "user_probe_cache", "folder_probe_cache"]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 PROBE_RULES = 2  # in probe_key: raise it when a change makes cached verdicts wrong (2: busy-CPU probes not cached)
@@ -97,17 +97,6 @@ def amp_of(precision: str, memory_format: str) -> AmpSettings:
     check_choice("precision", precision, tuple(_DTYPES))
     check_choice("memory_format", memory_format, MEMORY_FORMATS[1:])
     return AmpSettings(_DTYPES[precision], memory_format == "channels_last")
-
-
-def cpu_name() -> str:
-    """The processor's model name (``/proc/cpuinfo``), or what ``platform`` says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def probe_key(device: torch.device, model_name: str, image_size: int, batch_size: int) -> str:

@@ -173,8 +173,10 @@ def _hardware(run_dir: Path, metrics: dict) -> list[str]:
     gpus = ", ".join(g.get("name", "?") for g in env.get("gpus") or []) or "none"
     packages = env.get("packages") or {}
     git = env.get("git") or {}
+    cpu = env.get("cpu") or env.get("processor", "?")  # runs recorded before the model name have only the machine
+    isa = f" ({env['cpu_capability']})" if env.get("cpu_capability") else ""
     lines += [f"- Device: {metrics.get('device', env.get('device', '?'))}; GPUs: {gpus}; processor "
-              f"{env.get('processor', '?')}, {env.get('cpu_count', '?')} CPUs; {env.get('platform', '?')}",
+              f"{cpu}{isa}, {env.get('cpu_count', '?')} CPUs; {env.get('platform', '?')}",
               f"- Software: torch {packages.get('torch', '?')}, segmentation_models_pytorch "
               f"{packages.get('segmentation_models_pytorch', '?')}, python {env.get('python', '?')}; git commit "
               f"{git.get('commit') or '?'}{' (with uncommitted changes)' if git.get('dirty') else ''}",

@@ -61,6 +61,19 @@ def test_card_holds_every_section_with_intervals(run_dir):
     assert "40 training, 4 validation (a share of the training split, drawn by patient), 12 test images" in text
     assert "3.0 min" not in text and "0.1 min over 3 epochs" in text  # history.csv: 3 epochs of 1 s
     assert "None made." in text and "None yet." in text and "with uncommitted changes" in text
+    assert "processor x86_64, 2 CPUs" in text  # a run recorded before the model name: what it has
+
+
+def test_card_names_the_processor_the_run_recorded(run_dir):
+    """environment.json records the CPU's model name and the ISA torch's kernels use, and the card shows both: 'x86_64'
+    does not tell an AVX2 EPYC from an AMX Xeon, whose bf16 runs 2-3x faster."""
+    from seg_utils.repro import cpu_name, environment_report
+
+    env = environment_report("cpu")
+    assert env["cpu"] == cpu_name() and env["cpu"] and env["cpu_capability"]
+    write_json(run_dir / "environment.json", env)
+    text = model_card(run_dir)
+    assert f"processor {env['cpu']} ({env['cpu_capability']}), {env['cpu_count']} CPUs" in text
 
 
 def test_card_lists_external_results_and_exports(run_dir):
