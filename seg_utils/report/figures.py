@@ -29,9 +29,19 @@ __all__ = ["StudyFigure", "plot_table", "plot_ablation", "plot_dice_distribution
 _OURS, _POSTER, _OTHER = "#1f77b4", "#d62728", "#7f7f7f"
 
 
+IMAGE_DPI = 100
+"""Resolution of a saved gallery of images (:attr:`StudyFigure.save_dpi`)."""
+
+
 class StudyFigure(Figure):
     """A :class:`~matplotlib.figure.Figure` that shows itself in Jupyter as a PNG (``_repr_png_``), without pyplot
-    or a registered backend, so a cell ending with it displays it once."""
+    or a registered backend, so a cell ending with it displays it once.
+
+    ``save_dpi`` is the resolution :func:`save_figure` writes it at: 150 for plots, whose lines and labels need it;
+    :data:`IMAGE_DPI` for a gallery of images, whose thumbnails are no sharper at 150 (a 3.2-inch panel of a 256 px
+    image is already upsampled at 100) and cost 2.3x the bytes."""
+
+    save_dpi: int = 150
 
     def _repr_png_(self) -> bytes:
         buf = io.BytesIO()
@@ -206,8 +216,9 @@ def plot_history(histories: Mapping[str, pd.DataFrame], title: str = "Training c
     return fig
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> list[Path]:
-    """Write ``fig`` as ``<path>.png`` and ``<path>.pdf`` (any suffix of ``path`` is replaced).
+def save_figure(fig: Figure, path: str | Path, dpi: int | None = None) -> list[Path]:
+    """Write ``fig`` as ``<path>.png`` and ``<path>.pdf`` (any suffix of ``path`` is replaced), at ``dpi`` (default:
+    the figure's ``save_dpi``, see :class:`StudyFigure`; 150 for any other figure).
 
     Returns:
         ``[png_path, pdf_path]``.
@@ -218,6 +229,6 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> list[Path]:
     for ext in ("png", "pdf"):
         target = base.parent / f"{base.name}.{ext}"
         with atomic_write(target, "wb") as fh:
-            fig.savefig(fh, format=ext, dpi=dpi, bbox_inches="tight")
+            fig.savefig(fh, format=ext, dpi=dpi or getattr(fig, "save_dpi", StudyFigure.save_dpi), bbox_inches="tight")
         out.append(target)
     return out

@@ -19,7 +19,7 @@ from ..data.io import read_image, read_mask
 from ..errors import DataError
 from ..study.grid import DATASET_NAMES, LOSS_NAMES, PANEL_MODELS, model_label
 from ..study.reference import poster_panel_images, poster_results
-from .figures import StudyFigure, message, style
+from .figures import IMAGE_DPI, StudyFigure, message, style
 from .results import has_predictions, read_per_image, read_predictions
 
 __all__ = ["plot_panel", "plot_quality_gallery", "plot_predictions"]
@@ -184,6 +184,7 @@ def plot_quality_gallery(examples: pd.DataFrame, columns: int = 3,
         n = len(examples)
         rows = -(-n // columns)
         fig = StudyFigure(figsize=(3.4 * min(n, columns), 3.4 * rows + 0.5), layout="constrained")
+        fig.save_dpi = IMAGE_DPI
         axes = fig.subplots(rows, min(n, columns), squeeze=False)
         for ax in axes.flat[n:]:
             ax.axis("off")
@@ -226,6 +227,7 @@ def plot_predictions(predictions: pd.DataFrame, out: str | Path, n: int = 8, col
         cols = min(columns, len(ok))
         rows = -(-len(ok) // cols)
         fig = StudyFigure(figsize=(3.2 * cols, 3.2 * rows + 0.5), layout="constrained")
+        fig.save_dpi = IMAGE_DPI
         axes = fig.subplots(rows, cols, squeeze=False)
         for ax in axes.flat:
             ax.axis("off")

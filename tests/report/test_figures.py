@@ -123,6 +123,14 @@ def test_quality_gallery(tmp_path):
     assert any("image:" in t.get_text() for t in fig.axes[1].texts)
     empty = report.plot_quality_gallery(examples.iloc[0:0])
     assert "excluded no image" in empty.axes[0].texts[0].get_text()
+    # a gallery of images is saved at IMAGE_DPI (its thumbnails gain nothing at 150), a plot at 150
+    png, _pdf = report.save_figure(fig, tmp_path / "gallery")
+    plot = report.plot_quality_gallery(examples)
+    plot.save_dpi = 150
+    png150, _pdf = report.save_figure(plot, tmp_path / "gallery150")
+    (w, h), (w150, h150) = (Image.open(f).size for f in (png, png150))
+    assert w / w150 == pytest.approx(100 / 150, abs=0.02) and h / h150 == pytest.approx(100 / 150, abs=0.02)
+    assert Image.open(report.save_figure(fig, tmp_path / "asked", dpi=50)[0]).size[0] < w  # an explicit dpi wins
 
 
 def test_image_ids_helper():
