@@ -27,7 +27,7 @@ from .display import (
                       to_markdown,
 )
 from .figures import plot_ablation, plot_dice_distributions, plot_history, plot_table, save_figure
-from .panels import plot_panel, plot_predictions, plot_quality_gallery
+from .panels import plot_panel, plot_predictions, plot_quality_gallery, show_predictions
 from .publish import publish
 from .quality import quality_checks, quality_table, table_quality
 from .recommend import recommend, save_recommendation
@@ -45,6 +45,7 @@ __all__ = ["DICE_PROTOCOL", "ablation_table", "answer_base", "answer_encoders", 
            "compare_encoders", "compare_losses", "dataset_table", "dice_protocol", "excluded_examples",
            "format_value", "load_histories", "load_per_image", "per_image_of", "plot_ablation",
            "plot_dice_distributions", "plot_history", "plot_panel", "plot_quality_gallery", "plot_table",
+           "show_predictions",
            "poster_layout", "quality_checks", "quality_table", "save_figure", "save_table", "score_runs",
            "select_runs", "show", "summary_table", "table_encoders", "table_literature", "table_losses",
            "table_quality", "to_markdown", "verdict"]

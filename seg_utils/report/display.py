@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..data.io import atomic_write, read_json, write_csv
 from ..data.paths import shown_path, without_paths
+from ..stats import MIN_SEEDS
 from ..study.grid import ARCH_NAMES, DATASET_NAMES, ENCODER_NAMES, LOSS_NAMES
 
 __all__ = ["DICE_PROTOCOL", "P_PREFIX", "format_p", "format_value", "to_markdown", "show", "dice_protocol",
@@ -23,8 +24,8 @@ DICE_PROTOCOL = (
     "unit of evidence: a configuration's Dice is the mean over its seeds, with the across-seed sd and a 95% two-stage "
     "bootstrap interval (seeds, then test images); two configurations are compared seed by seed (paired by seed "
     "number), with a bootstrap p-value Holm-adjusted within each table, and a difference is called significant only "
-    "when its interval excludes 0 and it exceeds both configurations' across-seed sd (never on fewer than 3 "
-    "seeds). The "
+    "when its interval excludes 0 and it exceeds both configurations' across-seed sd (never on fewer than "
+    f"{MIN_SEEDS} seeds). The "
     "per-image tests (95% BCa interval over test images, two-sided Wilcoxon signed-rank test with zero differences "
     "split between the signs, Holm-adjusted: columns p_images, p_images_holm) are a secondary column: they measure "
     "the given training runs, not the configurations. This per-image mean is not the pooled Dice of one "

@@ -19,10 +19,11 @@ from ..data.io import read_image, read_mask
 from ..errors import DataError
 from ..study.grid import DATASET_NAMES, LOSS_NAMES, PANEL_MODELS, model_label
 from ..study.reference import poster_panel_images, poster_results
+from .display import show
 from .figures import IMAGE_DPI, StudyFigure, message, style
 from .results import has_predictions, read_per_image, read_predictions
 
-__all__ = ["plot_panel", "plot_quality_gallery", "plot_predictions"]
+__all__ = ["plot_panel", "plot_quality_gallery", "plot_predictions", "show_predictions"]
 
 _GT, _PRED = "#2ca02c", "#ff7f0e"
 
@@ -238,3 +239,14 @@ def plot_predictions(predictions: pd.DataFrame, out: str | Path, n: int = 8, col
                          f"{100 * row.foreground_fraction:.1f}%{dice}", fontsize="small")
         fig.suptitle(title, x=0.01, ha="left")
     return fig
+
+
+PREDICTION_COLUMNS = ["image_id", "width", "height", "foreground_fraction", "dice", "iou", "dice_at", "error"]
+"""The columns of a predictions table shown in a report (``predictions.csv`` holds them all)."""
+
+
+def show_predictions(predictions: pd.DataFrame, max_rows: int = 40):
+    """The predictions table for reading: the images with an error first (their order kept), then the rest, at most
+    ``max_rows`` rows (:func:`.display.show` says how many the table has)."""
+    errors_first = predictions.sort_values("error", key=lambda e: e.fillna("").eq(""), kind="stable")
+    return show(errors_first, columns=PREDICTION_COLUMNS, max_rows=max_rows)

@@ -15,6 +15,7 @@ training runs is never called a difference; with fewer than :data:`MIN_SEEDS` (3
 level (no p-value, never significant): with two, the seed stage can only redraw those two, so two seeds that agree give
 the smallest p there is, and their sd has one degree of freedom. :func:`compare_seeds` Holm-adjusts the seed-level
 p-values of a table and keeps the per-image Wilcoxon test beside them as secondary columns.
+
 Intervals are percentile intervals of the bootstrap distribution; the two-sided p-value is twice the smaller tail
 of that distribution at 0 (with the +1 correction of Davison & Hinkley 1997, eq. 4.11), so ``p < 1 - confidence``
 where the interval excludes 0. With 3 to 5 seeds the seed stage is coarse (it sees only the seeds there are) and
@@ -280,10 +281,11 @@ def compare_seeds(by_seed: Mapping[str, Mapping[int, pd.DataFrame]], pairs: list
         seed: resampling seed (the same for every pair).
         n_resamples: number of resamples per pair.
 
-    Returns: DataFrame, one row per pair, with :data:`SEED_COMPARE_COLUMNS`: the fields of :func:`seed_comparison`;
-    ``p_holm`` (Holm over the pairs with a seed-level p); ``significant`` = :data:`MIN_SEEDS` common seeds, ``p_holm <
-    alpha`` and ``|diff|`` above both across-seed sds; secondary, the per-image test on the seeds both have, pooled per
-    image (:func:`~.paired.paired_comparison`'s Wilcoxon signed-rank): ``p_images``,
+    Returns:
+        DataFrame, one row per pair, with :data:`SEED_COMPARE_COLUMNS`: the fields of :func:`seed_comparison`;
+        ``p_holm`` (Holm over the pairs with a seed-level p); ``significant`` = :data:`MIN_SEEDS` common seeds,
+        ``p_holm < alpha`` and ``|diff|`` above both across-seed sds; secondary, the per-image test on the seeds both
+        have, pooled per image (:func:`~.paired.paired_comparison`'s Wilcoxon signed-rank): ``p_images``,
         ``p_images_holm`` (Holm over the pairs) and ``significant_images`` (``p_images_holm < alpha``), which
         measures the test images of these training runs, not the configurations. A pair without a common seed has
         NaN values and says so in ``note``.

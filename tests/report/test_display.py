@@ -34,6 +34,17 @@ def test_a_long_table_is_shown_in_part_and_says_so():
         report.show(df, max_rows=0)
 
 
+def test_the_predictions_table_shows_the_images_with_an_error_first():
+    n = 60
+    df = pd.DataFrame({"image_id": [f"img{i:03d}" for i in range(n)], "width": 64, "height": 64,
+                       "foreground_fraction": 0.1, "dice": 0.8, "iou": 0.7, "dice_at": "input", "error": [None] * n,
+                       "overlay_file": "x.png"})
+    df.loc[55, "error"] = "cannot decode"
+    shown = report.show_predictions(df, max_rows=40).to_html()
+    assert shown.index("img055") < shown.index("img000") and "img039" not in shown  # 40 rows: the error, then 0-38
+    assert "cannot decode" in shown and "overlay_file" not in shown and "The first 40 of 60 rows" in shown
+
+
 def test_the_index_tables_format_p_values_too(tmp_path):
     from seg_utils.report.html import _table_html
 
